@@ -1,0 +1,75 @@
+"""`flask worker` and `flask scheduler`: RQ processes inside the app context."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import click
+from flask import Flask
+from flask import current_app
+from flask.cli import with_appcontext
+from rq import Worker
+from rq.cron import CronScheduler
+
+from jobs.queue import get_redis
+from jobs.schedule import register_schedule
+
+LEADER_KEY = "listbridge:scheduler:leader"
+LEADER_TTL = 90
+
+
+@click.command("worker")
+@click.option("--queues", default="", help="Comma-separated queues (default: all).")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@with_appcontext
+def worker_command(queues: str, burst: bool) -> None:
+    """Run an RQ worker for this app's queues."""
+    redis = get_redis()
+    if redis is None:
+        raise click.ClickException("REDIS_URL is not set: jobs run in-process, no worker needed")
+    names = [q for q in queues.split(",") if q] or current_app.config["RQ_QUEUES"]
+    Worker(names, connection=redis).work(burst=burst, with_scheduler=False)
+
+
+class LeaderCronScheduler(CronScheduler):
+    """A CronScheduler that enqueues only while it holds the leader key.
+
+    A second scheduler (a restart overlapping the old process, or one per machine by
+    mistake) waits instead of enqueueing every job twice.
+    """
+
+    def enqueue_jobs(self):
+        if not self.connection.set(LEADER_KEY, self.name, nx=True, ex=LEADER_TTL):
+            if self.connection.get(LEADER_KEY) != self.name.encode():
+                return []
+            self.connection.expire(LEADER_KEY, LEADER_TTL)
+        return super().enqueue_jobs()
+
+    def register_death(self, pipeline=None):
+        if self.connection.get(LEADER_KEY) == self.name.encode():
+            self.connection.delete(LEADER_KEY)
+        super().register_death(pipeline)
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command() -> None:
+    """Run RQ's CronScheduler over the cron table in jobs/schedule.py."""
+    redis = get_redis()
+    if redis is None:
+        raise click.ClickException("REDIS_URL is not set: the scheduler needs Redis")
+    scheduler = LeaderCronScheduler(connection=redis, logging_level=logging.INFO)
+    count = register_schedule(scheduler)
+    click.echo(f"scheduler: {count} periodic jobs registered")
+    while True:
+        try:
+            scheduler.start()
+            return
+        except ConnectionError:  # Redis restarting: retry rather than die silently
+            time.sleep(5)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(worker_command)
+    app.cli.add_command(scheduler_command)

@@ -1,0 +1,50 @@
+"""The cron table, as data, and its registration on RQ's CronScheduler.
+
+Each entry names a job kind from the registry; the scheduler enqueues
+``jobs.runner.run_scheduled(kind)``, which creates the JobRun (or skips when one is
+already active), so the UI shows periodic work like any other run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rq.cron import CronScheduler
+
+from jobs.registry import registry
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    kind: str
+    cron: str  # standard five-field cron expression, UTC
+    queue: str = "default"
+
+
+# Later areas append their periodic work here (e.g. deferred email campaigns, syncs).
+SCHEDULE: list[Scheduled] = [
+    Scheduled("maintenance", "17 3 * * *"),
+]
+
+
+def register_schedule(scheduler: CronScheduler, schedule: list[Scheduled] | None = None) -> int:
+    """Register every entry once; returns how many were added.
+
+    Registering again (a restart of the scheduler code path, or a second call) adds
+    nothing: entries are keyed by kind.
+    """
+    from jobs.runner import run_scheduled
+
+    known = {cron_job.name for cron_job in scheduler.get_jobs()}
+    added = 0
+    for entry in schedule if schedule is not None else SCHEDULE:
+        if entry.kind not in registry:
+            raise KeyError(f"schedule names unknown job kind {entry.kind!r}")
+        name = f"listbridge:{entry.kind}"
+        if name in known:
+            continue
+        scheduler.register(run_scheduled, queue_name=entry.queue, args=(entry.kind,),
+                           cron=entry.cron, name=name, job_timeout=registry[entry.kind].timeout)
+        known.add(name)
+        added += 1
+    return added

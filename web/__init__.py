@@ -1,0 +1,1 @@
+"""Request-level plumbing shared by every blueprint: htmx rendering, security, menu."""
