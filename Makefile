@@ -29,4 +29,4 @@ lint: install-dev
 	$(BIN)/ruff check .
 
 bench: install-dev
-	@for m in bench/bench_*.py; do $(BIN)/python -m bench.$$(basename $$m .py) $(BENCH_ARGS) || exit 1; done
+	@for m in $$(ls bench/*.py | grep -v -e __init__ -e common); do $(BIN)/python -m bench.$$(basename $$m .py) $(BENCH_ARGS) || exit 1; done

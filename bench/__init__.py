@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.<area> [--quick]`, one JSON line per figure."""
