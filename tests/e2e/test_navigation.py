@@ -41,7 +41,7 @@ def test_a_viewer_sees_no_change_buttons(page, live_server):
     login(page, live_server, viewer)
     links = _menu_links(page)
     assert not any(link.endswith("/users/") for link in links)
-    for link in links + [live_server.url + "/"]:
+    for link in [*links, live_server.url + "/"]:
         page.goto(link)
         # The only form a viewer may submit is the logout button.
         actions = page.eval_on_selector_all(
