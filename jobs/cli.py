@@ -55,10 +55,16 @@ class LeaderCronScheduler(CronScheduler):
 @click.command("scheduler")
 @with_appcontext
 def scheduler_command() -> None:
-    """Run RQ's CronScheduler over the cron table in jobs/schedule.py."""
+    """Run RQ's CronScheduler over the cron table in jobs/schedule.py.
+
+    Without REDIS_URL (the embedded mode) the same table runs in this process instead, so
+    deferred campaigns and periodic syncs still happen on a laptop.
+    """
     redis = get_redis()
     if redis is None:
-        raise click.ClickException("REDIS_URL is not set: the scheduler needs Redis")
+        click.echo("scheduler: no REDIS_URL, running the cron table in-process")
+        run_embedded_schedule()
+        return
     scheduler = LeaderCronScheduler(connection=redis, logging_level=logging.INFO)
     count = register_schedule(scheduler)
     click.echo(f"scheduler: {count} periodic jobs registered")
@@ -68,6 +74,28 @@ def scheduler_command() -> None:
             return
         except ConnectionError:  # Redis restarting: retry rather than die silently
             time.sleep(5)
+
+
+def run_embedded_schedule(stop_after: int | None = None) -> None:
+    """Fire each SCHEDULE entry when its cron expression comes due, in this process."""
+    from croniter import croniter
+
+    from jobs.runner import run_scheduled
+    from jobs.schedule import SCHEDULE
+    from models.base import utcnow
+
+    start = utcnow()
+    due = {entry.kind: croniter(entry.cron, start).get_next(type(start)) for entry in SCHEDULE}
+    fired = 0
+    while stop_after is None or fired < stop_after:
+        now = utcnow()
+        for entry in SCHEDULE:
+            if due[entry.kind] <= now:
+                logging.getLogger(__name__).info("scheduler: running %s", entry.kind)
+                run_scheduled(entry.kind)
+                fired += 1
+                due[entry.kind] = croniter(entry.cron, utcnow()).get_next(type(start))
+        time.sleep(max(0.0, min((min(due.values()) - utcnow()).total_seconds(), 30.0)))
 
 
 def init_app(app: Flask) -> None:

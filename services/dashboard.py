@@ -7,14 +7,13 @@ from sqlalchemy import select
 
 from extensions import db
 from models.jobs import JobRun
+from services import settings
 
 # Areas add (label, model, feature) here as they land; the count is a single query each.
 COUNTED: list[tuple[str, type, str | None]] = []
 
 
 def counts() -> list[tuple[str, int]]:
-    from services import settings
-
     return [(label, db.session.scalar(select(func.count()).select_from(model)))
             for label, model, feature in COUNTED
             if feature is None or settings.feature_enabled(feature)]

@@ -164,3 +164,15 @@ def test_second_scheduler_waits_for_the_leader(redis_app):
 
 def _noop():
     return None
+
+
+def test_embedded_scheduler_runs_the_cron_table_without_redis(app, monkeypatch):
+    from jobs import schedule
+    from jobs.cli import run_embedded_schedule
+    from jobs.schedule import Scheduled
+
+    # croniter's optional sixth field is seconds: due within a second.
+    monkeypatch.setattr(schedule, "SCHEDULE", [Scheduled("maintenance", "* * * * * *")])
+    run_embedded_schedule(stop_after=1)
+    run = db.session.query(JobRun).filter_by(kind="maintenance").one()
+    assert run.status is JobStatus.SUCCEEDED
