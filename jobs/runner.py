@@ -106,13 +106,20 @@ def execute(run_id: int) -> str:
         log.warning("task=execute state=missing run_id=%s", run_id)
         return "missing"
     if run.status is JobStatus.SUCCEEDED:
-        return "already done"
+        return "already succeeded"
     spec = registry[run.kind]
+    # A FAILED run may run again: that is how an RQ retry resumes the work (jobs are
+    # idempotent). Unless another run of the same target became active meanwhile.
     run.status = JobStatus.RUNNING
     run.attempts += 1
     run.started_at = run.started_at or utcnow()
     run.error = None
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        log.info("task=%s state=superseded run_id=%s", run.kind, run_id)
+        return "superseded"
     started = time.monotonic()
     log.info("task=%s state=start run_id=%s target=%s", run.kind, run.id, run.target)
     try:

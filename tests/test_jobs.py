@@ -67,7 +67,18 @@ def test_the_database_refuses_a_second_active_run(app):
 
 def test_a_finished_run_is_not_executed_again(app):
     run = jobs.enqueue("test_count", "thing:4", {"upto": 2})
-    assert jobs.runner.execute(run.id) == "already done"
+    assert jobs.runner.execute(run.id) == "already succeeded"
+
+
+def test_a_failed_run_retried_while_another_is_active_stands_down(app):
+    failed = jobs.enqueue("test_count", "thing:4b", {"upto": 3, "fail_at": 1})
+    other = JobRun(kind="test_count", target="thing:4b", params={"upto": 1},
+                   status=JobStatus.RUNNING)
+    db.session.add(other)
+    db.session.commit()
+    assert jobs.runner.execute(failed.id) == "superseded"
+    db.session.refresh(failed)
+    assert failed.status is JobStatus.FAILED
 
 
 def test_progress_fragment_polls_while_active_and_stops_when_done(client, auth):
