@@ -17,11 +17,13 @@ from datetime import UTC
 from datetime import date
 from datetime import datetime
 from datetime import time
+from decimal import Decimal
 
 from sqlalchemy import Select
 from sqlalchemy import and_
 from sqlalchemy import func
 from sqlalchemy import or_
+from sqlalchemy import select
 
 from extensions import db
 
@@ -60,8 +62,11 @@ class Page:
 
 class Grid:
     def __init__(self, name: str, columns: list[Column], id_column, default_sort: str,
-                 default_direction: str = "asc"):
+                 default_direction: str = "asc", count_cap: int | None = None):
         self.name = name
+        # Counting stops past count_cap rows (the grid says "more than N"), so a grid over
+        # millions of rows (tracking events) costs an index range, not a full count.
+        self.count_cap = count_cap
         self.columns = {c.key: c for c in columns}
         self.id_column = id_column
         self.default_sort = default_sort
@@ -113,14 +118,26 @@ class Grid:
 
     def page(self, query: Select, state: GridState) -> Page:
         query = self.filtered(query, state)
-        total = db.session.scalar(query.with_only_columns(func.count()).order_by(None))
+        if self.count_cap:
+            capped = query.with_only_columns(self.id_column).order_by(None).limit(
+                self.count_cap + 1).subquery()
+            total = db.session.scalar(select(func.count()).select_from(capped))
+        else:
+            total = db.session.scalar(query.with_only_columns(func.count()).order_by(None))
         sort_expr = self.columns[state.sort].expr
         descending = state.direction == "desc"
-        ordered = query.order_by(sort_expr.desc() if descending else sort_expr.asc(),
-                                 self.id_column.desc() if descending else self.id_column.asc())
+        nullable = _nullable(sort_expr)
+        primary = sort_expr.desc() if descending else sort_expr.asc()
+        # NULLs last in both directions and on both databases (they differ by default),
+        # so keyset paging over a nullable column reaches them exactly once. A NOT NULL
+        # column keeps the plain ORDER BY, which a plain index serves.
+        ordered = query.order_by(
+            primary.nulls_last() if nullable else primary,
+            self.id_column.desc() if descending else self.id_column.asc())
         cursor = _decode(state.after)
         if cursor is not None:
-            ordered = ordered.where(_after(sort_expr, self.id_column, cursor, descending))
+            ordered = ordered.where(_after(sort_expr, self.id_column, cursor, descending,
+                                           nullable))
         rows = list(db.session.execute(ordered.limit(state.size + 1)).scalars()
                     if _single_entity(query) else db.session.execute(
                         ordered.limit(state.size + 1)))
@@ -157,16 +174,25 @@ def _single_entity(query: Select) -> bool:
         is not None
 
 
-def _after(sort_expr, id_column, cursor: tuple, descending: bool):
+def _nullable(expr) -> bool:
+    """Whether a sort expression can hold NULL (mapped columns say; others may)."""
+    prop = getattr(expr, "property", None)
+    columns = getattr(prop, "columns", None)
+    if columns:
+        return bool(getattr(columns[0], "nullable", True))
+    return bool(getattr(expr, "nullable", True))
+
+
+def _after(sort_expr, id_column, cursor: tuple, descending: bool, nullable: bool = True):
     value, last_id = cursor
     if value is None:
-        # NULLs sort last ascending (first descending) on PostgreSQL and first on SQLite;
-        # keep paging by id among NULLs, which is exact on both for our NULL-free sorts.
+        # Already among the NULLs, which come last: keep paging by id.
         return and_(sort_expr.is_(None), id_column < last_id if descending else
                     id_column > last_id)
+    nulls = (sort_expr.is_(None),) if nullable else ()
     if descending:
-        return or_(sort_expr < value, and_(sort_expr == value, id_column < last_id))
-    return or_(sort_expr > value, and_(sort_expr == value, id_column > last_id))
+        return or_(sort_expr < value, and_(sort_expr == value, id_column < last_id), *nulls)
+    return or_(sort_expr > value, and_(sort_expr == value, id_column > last_id), *nulls)
 
 
 def _encode(value, row_id) -> str:
@@ -174,6 +200,8 @@ def _encode(value, row_id) -> str:
         payload = {"t": "dt", "v": value.isoformat()}
     elif isinstance(value, date):
         payload = {"t": "d", "v": value.isoformat()}
+    elif isinstance(value, Decimal):  # money columns: a string would compare as text
+        payload = {"t": "dec", "v": str(value)}
     elif hasattr(value, "value"):  # enums
         payload = {"v": value.value}
     else:
@@ -194,8 +222,10 @@ def _decode(cursor: str | None):
             value = datetime.fromisoformat(value)
         elif payload.get("t") == "d":
             value = date.fromisoformat(value)
+        elif payload.get("t") == "dec":
+            value = Decimal(value)
         return value, int(payload["id"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, ArithmeticError):
         return None  # a tampered or stale cursor restarts at the first page
 
 

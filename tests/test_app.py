@@ -102,3 +102,21 @@ def _fresh_pg_database(url, suffix: str) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return url.set(database=name).render_as_string(hide_password=False)
+
+
+def test_a_request_aimed_at_main_gets_the_page_content(app, client, auth):
+    """HX-Location into #main must not receive a smaller block of the page."""
+    from forms.auth import LoginForm
+    from web.htmx import render
+
+    @app.get("/_partial")
+    def partial():
+        return render("auth/login.html", "login_form", form=LoginForm())
+
+    auth.login_as(Role.VIEWER)
+    inner = client.get("/_partial", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<h1>Log in</h1>" not in inner and 'id="login-form"' in inner
+    whole = client.get("/_partial", headers={"HX-Request": "true", "HX-Target": "main"})
+    html = whole.get_data(as_text=True)
+    assert "<html" not in html
+    assert "<h1>Log in</h1>" in html and 'id="login-form"' in html

@@ -27,7 +27,13 @@ def wants_fragment() -> bool:
 
 
 def render(template: str, block: str | None = None, status: int = 200, **context) -> Response:
-    """Render ``template``; for a fragment request, only ``block``."""
+    """Render ``template``; for a fragment request, only ``block``.
+
+    A request aimed at ``#main`` (``redirect_htmx``'s HX-Location, a menu-less swap) wants
+    the page content, whatever part the view would otherwise swap.
+    """
+    if block and wants_fragment() and request.headers.get("HX-Target") == "main":
+        block = "content"
     if block and wants_fragment():
         body = render_block(template, block, **context)
         # A fragment leaves the layout alone, so flashed messages ride along out of band.
