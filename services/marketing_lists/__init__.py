@@ -1,0 +1,1 @@
+"""Marketing lists: filters, membership, the sending set, and list management."""
