@@ -1,0 +1,1 @@
+"""Marketing campaigns: saving with code history, merging, and the lookups tracking needs."""

@@ -1,0 +1,1 @@
+"""Email templates, email campaigns, their SMTP sending and statistics."""
