@@ -1,0 +1,1 @@
+"""Website tracking: the snippet, the collector's hit parsing, ingestion and processing."""
