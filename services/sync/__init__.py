@@ -1,0 +1,1 @@
+"""Generic list-sync machinery shared by the integrations: plans, cursors, run bookkeeping."""

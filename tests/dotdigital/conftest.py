@@ -1,0 +1,13 @@
+"""Dotdigital tests talk real HTTP to the emulator (fixtures shared with tests/emulators)."""
+
+import pytest
+
+from tests.emulators.conftest import _dotdigital_live  # noqa: F401
+from tests.emulators.conftest import dotdigital_server  # noqa: F401
+from tests.emulators.conftest import dotdigital_spec  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def _app_context(app):
+    """Every test here works on the database: run it inside the test app."""
+    yield app
