@@ -62,6 +62,7 @@ from flask import jsonify
 from flask import request
 from werkzeug.exceptions import HTTPException
 
+from emulators import dotdigital_oauth
 from emulators import faults
 from emulators.dotdigital_data import MERGE_OPTIONS
 from emulators.dotdigital_data import ApiError
@@ -585,6 +586,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_error_handler(HTTPException, _http_error)
     app.register_blueprint(api)
     _install_control(app, state)
+    dotdigital_oauth.install(app)  # SSO: OAuth2/authorise.aspx, Tokens.ashx, the app
     return app
 
 

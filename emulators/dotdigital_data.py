@@ -15,6 +15,7 @@ import re
 import threading
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from datetime import UTC
 from datetime import datetime
 
@@ -179,6 +180,21 @@ def valid_email(email) -> bool:
     return isinstance(email, str) and len(email) <= 254 and bool(EMAIL_RE.match(email))
 
 
+class LazyRows(Sequence):
+    """Rows rendered only when a page (a slice) is taken: paging a big list stays cheap."""
+
+    def __init__(self, keys: list, render):
+        self.keys, self.render = keys, render
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self.render(k) for k in self.keys[index]]
+        return self.render(self.keys[index])
+
+
 class DotdigitalState:
     def __init__(self):
         self.lock = threading.RLock()
@@ -199,6 +215,8 @@ class DotdigitalState:
             self.data_fields: dict[str, dict] = {}
             self.campaigns: dict[int, dict] = {}
             self.activities: dict[tuple[int, int], dict] = {}
+            # campaign id -> {contact id: activity row}: pages of big campaigns stay cheap.
+            self.campaign_activities: dict[int, dict[int, dict]] = {}
             self.opens: list[dict] = []
             self.clicks: list[dict] = []
             self.imports: dict[str, dict] = {}
@@ -326,6 +344,7 @@ class DotdigitalState:
         for key in ("dateFirstOpened", "dateLastOpened"):
             record[key] = parse_date(row[key]) if row.get(key) else None
         self.activities[(campaign["id"], contact["id"])] = record
+        self.campaign_activities.setdefault(campaign["id"], {})[contact["id"]] = record
 
     # ----------------------------------------------------------------- rate limiting
     def take_call(self, at: float) -> bool:
@@ -641,14 +660,13 @@ class DotdigitalState:
                    if e["campaign_id"] == campaign_id and e["contact_id"] == contact_id]
         return max(s for s in stamps if s is not None)
 
-    def activities_for(self, campaign: dict, since: datetime | None = None) -> list[dict]:
-        rows = []
-        for (campaign_id, contact_id), row in sorted(self.activities.items()):
-            if campaign_id != campaign["id"] or contact_id not in self.contacts:
-                continue
-            if since is None or self._last_activity(campaign_id, contact_id, row) >= since:
-                rows.append(self.activity_json(contact_id, row))
-        return rows
+    def activities_for(self, campaign: dict, since: datetime | None = None) -> LazyRows:
+        by_contact = self.campaign_activities.get(campaign["id"], {})
+        ids = [contact_id for contact_id in sorted(by_contact) if contact_id in self.contacts
+               and (since is None or self._last_activity(campaign["id"], contact_id,
+                                                         by_contact[contact_id]) >= since)]
+        return LazyRows(ids, lambda contact_id: self.activity_json(contact_id,
+                                                                   by_contact[contact_id]))
 
     def activity_json(self, contact_id: int, row: dict) -> dict:
         body = {"contactId": contact_id, "email": self.contacts[contact_id]["email"]}
@@ -685,7 +703,7 @@ class DotdigitalState:
         return [c for c in self.sorted_campaigns() if c["id"] in active and c["status"] == "Sent"]
 
     def summary(self, campaign: dict) -> dict:
-        rows = [row for (cid, _), row in self.activities.items() if cid == campaign["id"]]
+        rows = list(self.campaign_activities.get(campaign["id"], {}).values())
         count = {
             "numSent": len(rows),
             "numHardBounces": sum(r["hardBounced"] for r in rows),
