@@ -10,8 +10,9 @@ Auth: HTTP Basic with any user name and the API key as password, or ``Authorizat
 Bearer|OAuth|apikey <key>``. Default key: ``0123456789abcdef0123456789abcdef-us21``.
 
 Control endpoints (no auth): ``POST /_emulator/mailchimp/seed``, ``GET /_emulator/mailchimp/info``,
-``POST /_emulator/mailchimp/config`` (``max_connections``), ``POST /_emulator/mailchimp/clock``
-(``now``/``advance``/``release``), plus the shared ``/_emulator/faults|reset|calls``.
+``POST /_emulator/mailchimp/config`` (``max_connections``, ``max_merge_fields``),
+``POST /_emulator/mailchimp/clock`` (``now``/``advance``/``release``), plus the shared
+``/_emulator/faults|reset|calls``.
 """
 
 from __future__ import annotations
@@ -547,6 +548,14 @@ def control_info():
 @control.post("/config")
 def control_config():
     data = request.get_json(force=True, silent=True) or {}
+    if "max_merge_fields" in data:
+        fields = data["max_merge_fields"]
+        if fields is not None and (not isinstance(fields, int) or fields < 1):
+            return _control_error("max_merge_fields must be a positive integer or null")
+        with _store().lock:
+            _store().max_merge_fields = fields
+        if "max_connections" not in data:
+            return current_app.json.response(max_merge_fields=fields)
     limit = data.get("max_connections")
     if not isinstance(limit, int) or limit < 1:
         return _control_error("max_connections must be a positive integer")

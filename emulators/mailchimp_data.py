@@ -183,6 +183,8 @@ class Store:
         self.abuse: dict[str, list[dict]] = {}
         self.sent_to: dict[str, list[dict]] = {}
         self._seq = {"n": 0, "web": 100000, "segment": 10000, "abuse": 5000}
+        # Audiences cap their merge fields (plan-dependent); None means no cap.
+        self.max_merge_fields: int | None = None
         self.add_list({"id": DEFAULT_LIST_ID, "name": "Listbridge Demo Audience"})
 
     def _next(self, name: str) -> int:
@@ -240,6 +242,9 @@ class Store:
             raise invalid(field="name", message="This value should not be blank.")
         if kind not in MERGE_TYPES:
             raise invalid(field="type", message=f"Must be one of {', '.join(MERGE_TYPES)}")
+        if self.max_merge_fields is not None and len(fields) >= self.max_merge_fields:
+            raise invalid(f"This audience already has the maximum of {self.max_merge_fields} "
+                          "merge fields.")
         merge_id = max((f["merge_id"] for f in fields), default=0) + 1
         tag = str(data.get("tag") or f"MMERGE{merge_id}").upper()
         if not re.fullmatch(r"[A-Z0-9_]{1,10}", tag) or tag == "EMAIL":
