@@ -34,7 +34,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     import web.context
     import web.errors
     import web.security
+    from jobs import dotdigital as dotdigital_jobs  # noqa: F401 - registers the job kinds
+    from jobs import email_campaigns as email_campaign_jobs  # noqa: F401 - job kinds
+    from jobs import lists as list_jobs  # noqa: F401 - registers the job kinds
+    from jobs import mailchimp as mailchimp_jobs  # noqa: F401 - registers the job kinds
     from jobs import maintenance  # noqa: F401 - registers the job kinds
+    from jobs import tracking as tracking_jobs  # noqa: F401 - registers the job kinds
 
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True)

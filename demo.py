@@ -46,3 +46,10 @@ def demo_setup(url: str) -> None:
     if user is not None:
         click.echo("  (the demo admin already existed; its password was not changed)")
     click.echo("")
+
+
+import integrations.dotdigital.demo  # noqa: E402 - registers the Dotdigital seeder
+import integrations.mailchimp.demo  # noqa: E402,F401 - registers the Mailchimp seeder
+import services.email_campaigns.demo  # noqa: E402 - registers the campaigns seeder
+import services.marketing_lists.demo  # noqa: E402 - registers the lists seeder
+import services.tracking.demo  # noqa: E402,F401 - registers the tracking seeder

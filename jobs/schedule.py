@@ -24,6 +24,21 @@ class Scheduled:
 # Later areas append their periodic work here (e.g. deferred email campaigns, syncs).
 SCHEDULE: list[Scheduled] = [
     Scheduled("maintenance", "17 3 * * *"),
+    # Deferred email campaigns go out within a minute of their Scheduled For.
+    Scheduled("email_campaigns_deferred", "*/1 * * * *"),
+    # Tracking: drains run every 5 minutes and skip until the Log Rotation Interval passed.
+    Scheduled("tracking_drain", "*/5 * * * *"),
+    Scheduled("tracking_aggregate", "1 0 * * *"),
+    # Dotdigital: integration + list syncs, import status, daily forced field sync.
+    Scheduled("dotdigital_sync_all", "*/5 * * * *", queue="sync"),
+    Scheduled("dotdigital_export_status", "*/5 * * * *", queue="sync"),
+    Scheduled("dotdigital_force_fields_sync", "0 1 * * *", queue="sync"),
+    # Dotdigital campaigns, summaries, activities, opens and clicks (issue 7).
+    Scheduled("dotdigital_campaigns_all", "*/5 * * * *", queue="sync"),
+    # Mailchimp: imports, segment export (oro:cron:mailchimp:export), "On data update".
+    Scheduled("mailchimp_sync_all", "*/5 * * * *", queue="sync"),
+    Scheduled("mailchimp_export", "*/5 * * * *", queue="sync"),
+    Scheduled("mailchimp_export_changed", "*/1 * * * *", queue="sync"),
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from email_validator import EmailNotValidError
 from email_validator import validate_email
 
+from services import crypto
 from services.settings import Section
 
 
@@ -15,6 +16,11 @@ def parse_section(section: Section, form) -> tuple[dict, dict[str, str]]:
         raw = form.get(definition.key, "")
         if definition.kind == "bool":
             values[definition.key] = raw in ("on", "1", "true")
+            continue
+        if definition.kind == "secret":
+            # Stored encrypted and never rendered back: a blank field keeps the stored value.
+            if raw.strip():
+                values[definition.key] = crypto.encrypt(raw.strip())
             continue
         raw = raw.strip()
         values[definition.key] = raw

@@ -6,11 +6,20 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from extensions import db
+from models.campaigns import Campaign
+from models.contacts import Contact
 from models.jobs import JobRun
+from models.lists import MarketingList
+from models.tracking import TrackingWebsite
 from services import settings
 
 # Areas add (label, model, feature) here as they land; the count is a single query each.
-COUNTED: list[tuple[str, type, str | None]] = []
+COUNTED: list[tuple[str, type, str | None]] = [
+    ("Marketing Lists", MarketingList, "marketing_list"),
+    ("Contacts", Contact, None),
+    ("Campaigns", Campaign, "campaign"),
+    ("Tracking websites", TrackingWebsite, "tracking"),
+]
 
 
 def counts() -> list[tuple[str, int]]:

@@ -24,7 +24,7 @@ class SettingDef:
     default: object
     section: str  # the configuration page it appears on
     group: str  # the fieldset inside that page
-    kind: str = "bool"  # bool | str | email | int | choice
+    kind: str = "bool"  # bool | str | email | int | choice | secret
     help: str = ""
     choices: tuple[tuple[str, str], ...] = ()
     depends_on: str | None = None  # a bool setting that must be on for this one to matter
@@ -100,6 +100,20 @@ define(SettingDef("marketing_activity.feature_enabled", "Enable Marketing Activi
                   True, "marketing_features", "Marketing Features",
                   help="Needs Enable Campaign Features.",
                   depends_on="campaign.feature_enabled"))
+
+
+# General Setup > Application: where people reach this application from outside.
+section("general_application", "General Setup > Application")
+define(SettingDef("general.public_url", "Application URL", "", "general_application",
+                  "Application", kind="str",
+                  help="The address users, tracked sites and email recipients reach this "
+                       "application at, e.g. https://marketing.example.com. Tracking snippets, "
+                       "the open pixel, tracked links and unsubscribe links start with it."))
+
+
+def public_url() -> str:
+    """The configured Application URL without a trailing slash ("" when unset)."""
+    return (get("general.public_url") or "").strip().rstrip("/")
 
 
 def feature_enabled(name: str) -> bool:
