@@ -15,6 +15,11 @@ CSV = ("email,first name,last name,company\n"
        "broken,Bad,Row,Acme\n")
 
 
+def _settled(page) -> None:
+    """Wait until htmx has no request in flight, so the next input is not swapped away."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+
+
 def test_import_build_a_list_and_manage_members(logged_in_page, live_server, tmp_path, app):
     page = logged_in_page
     app.config["IMPORT_DIR"] = str(tmp_path / "imports")
@@ -42,10 +47,13 @@ def test_import_build_a_list_and_manage_members(logged_in_page, live_server, tmp
     page.click("button[title='Add a field condition']")
     page.wait_for_selector("select[name=ff-0]")
     page.select_option("select[name=ff-0]", "company")
+    _settled(page)
     page.wait_for_selector("select[name=fo-0]")
     page.select_option("select[name=fo-0]", "eq")
+    _settled(page)
     page.wait_for_selector("input[name=fv-0]")
     page.fill("input[name=fv-0]", "acme")
+    _settled(page)
     page.click("[data-testid=save-list]")
     page.wait_for_selector("#items-grid")
     grid = page.inner_text("#items-grid")
