@@ -101,7 +101,8 @@ def _data(form: EmailCampaignForm) -> service.EmailCampaignData:
         scheduled_for=form.scheduled_for.data, owner_id=form.owner_id.data,
         sender_email=form.sender_email.data or "", sender_name=form.sender_name.data or "",
         campaign_id=form.campaign_id.data, description=form.description.data or "",
-        transport=form.transport.data or "", template_id=form.template_id.data)
+        transport=form.transport.data or "", template_id=form.template_id.data,
+        integration_id=form.integration_id.data if form.needs_integration else None)
 
 
 def _submit(form: EmailCampaignForm, campaign: EmailCampaign | None):
@@ -141,8 +142,19 @@ def email_campaigns_edit(campaign_id: int):
         flash("A sent email campaign cannot be changed.", "error")
         return redirect_htmx(url_for("email_campaigns.email_campaigns_view",
                                      campaign_id=campaign.id))
-    form = EmailCampaignForm(obj=campaign, schedule=campaign.schedule.value)
+    form = EmailCampaignForm(obj=campaign, schedule=campaign.schedule.value,
+                             integration_id=(campaign.transport_settings or {})
+                             .get("integration_id"))
     return _form_page(form, campaign)
+
+
+@bp.get("/transport-fields")
+def email_campaigns_transport_fields():
+    """The transport-dependent part of the form, re-rendered when the Transport changes."""
+    raw = request.args.get("integration_id", "")
+    form = EmailCampaignForm(transport=request.args.get("transport", ""),
+                             integration_id=int(raw) if raw.isdigit() else None)
+    return _form_page(form, None, block="transport_fields")
 
 
 @bp.post("/<int:campaign_id>/edit")
@@ -198,6 +210,7 @@ def _members_grid(campaign: EmailCampaign):
 def _view(campaign: EmailCampaign, block: str):
     grid, page, after_send = _recipients_page(campaign)
     return render("email_campaigns/view.html", block, campaign=campaign,
+                  integration=service.integration_of(campaign),
                   sender=service.sender_of(campaign), totals=statistics.totals(campaign.id),
                   problems=service.send_problems(campaign) if not campaign.is_sent else [],
                   run=service.latest_run(campaign), grid=grid, page=page,

@@ -23,6 +23,7 @@ from models.campaigns import Campaign
 from models.email_campaigns import EmailTemplate
 from models.email_campaigns import Schedule
 from models.lists import MarketingList
+from services.email_campaigns import service
 from services.email_campaigns import transports
 
 
@@ -66,6 +67,10 @@ class EmailCampaignForm(FlaskForm):
     description = TextAreaField("Description", validators=[Length(max=20000)])
     transport = SelectField("Transport")
     template_id = SelectField("Template", coerce=_optional_id, validators=[Optional()])
+    # Choices follow the transport; the service checks the value (type, enabled) with a
+    # message naming the integration type, so the bare choice check is off.
+    integration_id = SelectField("Integration", coerce=_optional_id, validate_choice=False,
+                                 validators=[Optional()])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -80,3 +85,12 @@ class EmailCampaignForm(FlaskForm):
             (t.id, t.name) for t in db.session.scalars(
                 select(EmailTemplate).order_by(EmailTemplate.name))]
         self.transport.choices = transports.choices()
+        self.integration_id.choices = [("", "Choose an integration…")] + [
+            (i.id, i.name) for i in service.integration_choices(self.transport.data)]
+        # Required for such transports; the check itself is the service's (see above).
+        self.integration_id.flags.required = self.needs_integration
+
+    @property
+    def needs_integration(self) -> bool:
+        transport = transports.get(self.transport.data or "")
+        return transport is not None and transport.integration_type is not None

@@ -44,4 +44,4 @@ def _panel(campaign) -> Markup:
 
 DOTDIGITAL = transports.register(transports.Transport(
     campaigns.TRANSPORT, "dotdigital", send=_send, problems=_problems,
-    requires_template=False, panel=_panel))
+    requires_template=False, panel=_panel, integration_type="dotdigital"))

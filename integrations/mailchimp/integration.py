@@ -135,4 +135,4 @@ def _panel(campaign) -> Markup:
 
 transports.register(transports.Transport("mailchimp", "Mailchimp", send=_send,
                                          problems=_problems, requires_template=False,
-                                         panel=_panel))
+                                         panel=_panel, integration_type=TYPE))

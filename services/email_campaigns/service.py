@@ -12,9 +12,11 @@ from extensions import db
 from models.base import utcnow
 from models.email_campaigns import EmailCampaign
 from models.email_campaigns import Schedule
+from models.integrations import Integration
 from models.jobs import JobRun
 from models.jobs import JobStatus
 from models.lists import MarketingList
+from services import integrations
 from services import records
 from services.email_campaigns import config
 from services.email_campaigns import transports
@@ -46,6 +48,8 @@ class EmailCampaignData:
     description: str = ""
     transport: str = "email"
     template_id: int | None = None
+    # Only for transports with an integration_type; stored in transport_settings.
+    integration_id: int | None = None
 
 
 def list_problems(mlist: MarketingList | None) -> list[str]:
@@ -66,13 +70,52 @@ def validate(data: EmailCampaignData) -> list[EmailCampaignError]:
     transport = transports.get(data.transport)
     if transport is None:
         errors.append(EmailCampaignError("transport", "Choose a transport."))
-    elif transport.requires_template and not data.template_id:
-        errors.append(EmailCampaignError("template_id", "This value should not be blank."))
+    else:
+        if transport.requires_template and not data.template_id:
+            errors.append(EmailCampaignError("template_id", "This value should not be blank."))
+        errors.extend(_integration_errors(transport, data.integration_id))
     if data.schedule is Schedule.DEFERRED and data.scheduled_for is None:
         errors.append(EmailCampaignError("scheduled_for", "This value should not be blank."))
     for problem in list_problems(db.session.get(MarketingList, data.marketing_list_id)):
         errors.append(EmailCampaignError("marketing_list_id", problem))
     return errors
+
+
+def integration_choices(transport_key: str | None) -> list[Integration]:
+    """The integrations a campaign of this transport may go through (none: no such field)."""
+    transport = transports.get(transport_key or "")
+    if transport is None or transport.integration_type is None:
+        return []
+    return integrations.of_type(transport.integration_type, enabled_only=True)
+
+
+def _integration_errors(transport: transports.Transport,
+                        integration_id: int | None) -> list[EmailCampaignError]:
+    if transport.integration_type is None:
+        return []
+    chosen = db.session.get(Integration, integration_id) if integration_id else None
+    if chosen is not None and chosen.type == transport.integration_type and chosen.enabled:
+        return []
+    kind = integrations.TYPES.get(transport.integration_type)
+    label = kind.label if kind is not None else transport.integration_type
+    if chosen is None:
+        message = f"Choose the {label} integration."
+    else:
+        # Another type's id, or disabled since the form was opened.
+        message = (f"Choose the {label} integration: {chosen.name} is not an enabled "
+                   f"{label} integration.")
+    return [EmailCampaignError("integration_id", message)]
+
+
+def integration_of(campaign: EmailCampaign) -> Integration | None:
+    """The integration the campaign's transport goes through, if it has one and it exists."""
+    transport = transports.get(campaign.transport)
+    raw = (campaign.transport_settings or {}).get("integration_id")
+    if transport is None or transport.integration_type is None or not isinstance(raw, int):
+        return None
+    integration = db.session.get(Integration, raw)
+    return integration if integration is not None and \
+        integration.type == transport.integration_type else None
 
 
 def save(campaign: EmailCampaign | None, data: EmailCampaignData) -> EmailCampaign:
@@ -83,7 +126,16 @@ def save(campaign: EmailCampaign | None, data: EmailCampaignData) -> EmailCampai
         raise EmailCampaignError("name", "A sent email campaign cannot be changed.")
     campaign = campaign or EmailCampaign()
     for name, value in vars(data).items():
+        if name == "integration_id":
+            continue
         setattr(campaign, name, value.strip() if isinstance(value, str) else value)
+    # A new dict, so the JSON column sees the change; other keys (remote ids) are kept.
+    transport_settings = dict(campaign.transport_settings or {})
+    if transports.get(data.transport).integration_type is not None:
+        transport_settings["integration_id"] = data.integration_id
+    else:
+        transport_settings.pop("integration_id", None)
+    campaign.transport_settings = transport_settings
     if data.schedule is Schedule.MANUAL:
         campaign.scheduled_for = None
     db.session.add(campaign)

@@ -24,6 +24,9 @@ class Transport:
     selectable: bool = True
     # fn(campaign) -> Markup: a block for the campaign's view page (e.g. remote statistics).
     panel: Callable | None = None
+    # The integration type (services.integrations TYPES key) a campaign of this transport
+    # goes through; the form then asks for one, stored as transport_settings["integration_id"].
+    integration_type: str | None = None
 
 
 TRANSPORTS: dict[str, Transport] = {}

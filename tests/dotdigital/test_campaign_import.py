@@ -252,10 +252,12 @@ def test_a_campaign_with_the_dotdigital_transport_says_sending_happens_there(cli
     from tests import factories_lists
 
     mlist = factories_lists.marketing_list(entity="contact", build=False)
+    integration = fdd.integration("http://127.0.0.1:9")
     auth.login_as(Role.MARKETER)
     response = client.post("/email-campaigns/new", data={
         "name": "Via dotdigital", "marketing_list_id": str(mlist.id), "schedule": "manual",
-        "owner_id": str(factories.user().id), "transport": "dotdigital"})
+        "owner_id": str(factories.user().id), "transport": "dotdigital",
+        "integration_id": str(integration.id)})
     assert response.status_code == 303, response.get_data(as_text=True)
     html = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Sending happens in dotdigital" in html
