@@ -123,7 +123,10 @@ class Grid:
                 self.count_cap + 1).subquery()
             total = db.session.scalar(select(func.count()).select_from(capped))
         else:
-            total = db.session.scalar(query.with_only_columns(func.count()).order_by(None))
+            # Counting over the query as a subquery stays right for DISTINCT, GROUP BY and
+            # joined selects, where swapping the columns for count(*) would not.
+            total = db.session.scalar(select(func.count()).select_from(
+                query.order_by(None).subquery()))
         sort_expr = self.columns[state.sort].expr
         descending = state.direction == "desc"
         nullable = _nullable(sort_expr)

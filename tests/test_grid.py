@@ -67,3 +67,4 @@ def test_unknown_sort_size_and_cursor_fall_back_to_defaults(app):
     page = _page(sort="password_hash", dir="sideways", size="5000", after="!!garbage")
     assert page.state.sort == "email" and page.state.direction == "asc"
     assert page.state.size == 25 and len(page.rows) == 1
+

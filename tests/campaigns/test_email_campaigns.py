@@ -129,6 +129,14 @@ def test_recipients_before_sending_exclude_removed_and_unsubscribed(client, auth
     assert "gone@example.com" not in recipients and "optout@example.com" not in recipients
 
 
+def test_recipients_grid_counts_every_recipient(client, auth):
+    auth.login_as(Role.VIEWER)
+    mlist = fc.marketing_list(emails=["a@example.com", "b@example.com", "c@example.com"])
+    campaign = fc.email_campaign(mlist)
+    html = client.get(f"/email-campaigns/{campaign.id}").get_data(as_text=True)
+    assert "3 records" in html.split('id="recipients"')[1]
+
+
 def test_configuration_pages_define_sender_and_smtp(client, auth):
     auth.login_as(Role.ADMIN)
     html = client.get("/configuration/email_configuration").get_data(as_text=True)
