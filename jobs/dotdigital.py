@@ -6,6 +6,8 @@ for integration-wide work, ``dotdigital_list:<connection id>`` for one list's sy
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy import select
 
 from extensions import db
@@ -27,6 +29,7 @@ from models.integrations import RemoteImport
 from models.integrations import SyncStatus
 from models.jobs import JobRun
 from models.lists import MarketingList
+from services.sync import targets
 from services.sync.runs import RunTracker
 
 TYPE = "dotdigital"
@@ -34,19 +37,9 @@ LIST_SYNC = "dotdigital_list_sync"
 INTEGRATION_SYNC = "dotdigital_integration_sync"
 
 
-def integration_target(integration_id: int) -> str:
-    return f"{TYPE}:{integration_id}"
-
-
-def list_target(connection_id: int) -> str:
-    return f"{TYPE}_list:{connection_id}"
-
-
-def _integration(integration_id: int) -> Integration:
-    integration = db.session.get(Integration, integration_id)
-    if integration is None or integration.type != TYPE:
-        raise JobError(f"dotdigital integration {integration_id} no longer exists")
-    return integration
+integration_target = partial(targets.integration_target, TYPE)
+list_target = partial(targets.list_target, TYPE)
+_integration = partial(targets.load_integration, TYPE, "dotdigital")
 
 
 def _connections(integration_id: int) -> list[ListConnection]:

@@ -6,6 +6,8 @@ for audiences and campaign import, ``mailchimp_list:<connection id>`` for one li
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy import select
 
 from extensions import db
@@ -27,25 +29,16 @@ from models.integrations import SyncStatus
 from models.jobs import JobRun
 from services.integrations import IntegrationError
 from services.sync import plan
+from services.sync import targets
 from services.sync.runs import RunTracker
 
 LIST_SYNC = "mailchimp_list_sync"
 INTEGRATION_SYNC = "mailchimp_integration_sync"
 
 
-def integration_target(integration_id: int) -> str:
-    return f"{TYPE}:{integration_id}"
-
-
-def list_target(connection_id: int) -> str:
-    return f"{TYPE}_list:{connection_id}"
-
-
-def _integration(integration_id: int) -> Integration:
-    integration = db.session.get(Integration, integration_id)
-    if integration is None or integration.type != TYPE:
-        raise JobError(f"Mailchimp integration {integration_id} no longer exists")
-    return integration
+integration_target = partial(targets.integration_target, TYPE)
+list_target = partial(targets.list_target, TYPE)
+_integration = partial(targets.load_integration, TYPE, "Mailchimp")
 
 
 def start_list_sync(connection: ListConnection, user_id: int | None = None) -> JobRun:
