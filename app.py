@@ -20,10 +20,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if app.config["PROXY_FIX_HOPS"]:
-        hops = app.config["PROXY_FIX_HOPS"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-
     # Local imports keep module import free of side effects, so tests and the CLI
     # can build several apps with different settings.
     import blueprints
@@ -31,6 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     import jobs.cli
     import jobs.queue
     import models  # noqa: F401 - registers the tables with the metadata
+    import web.collector
     import web.context
     import web.errors
     import web.security
@@ -52,4 +49,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     blueprints.init_app(app)
     jobs.cli.init_app(app)
     cli.init_app(app)
+    # The public tracking collector is served ahead of Flask's dispatch (web/collector.py),
+    # inside ProxyFix so that it sees the real client address too.
+    app.wsgi_app = web.collector.mount(app, app.wsgi_app)
+    if app.config["PROXY_FIX_HOPS"]:
+        hops = app.config["PROXY_FIX_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     return app

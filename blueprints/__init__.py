@@ -9,7 +9,6 @@ def init_app(app: Flask) -> None:
     # Imported here, not at module level, so importing blueprints has no side effects.
     from blueprints import auth
     from blueprints import campaigns
-    from blueprints import collect
     from blueprints import configuration
     from blueprints import contacts
     from blueprints import dashboard
@@ -33,8 +32,8 @@ def init_app(app: Flask) -> None:
         contacts, leads, lists, marketing_activity,
         # Campaigns, email campaigns and the public links in sent mail
         campaigns, email_campaigns, email_tracking,
-        # Website tracking and its public collector
-        tracking, collect,
+        # Website tracking (its public collector is web/collector.py, ahead of Flask)
+        tracking,
         # Integrations (dotdigital.py also loads its SSO and statistics views)
         integrations, dotdigital, mailchimp,
     ):

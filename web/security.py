@@ -22,9 +22,6 @@ PUBLIC_ENDPOINTS = frozenset({
     "auth.login",
     "static",
     "health.healthz",
-    # The tracking collector: tracked sites send hits from anonymous visitors' browsers.
-    "collect.tracking_php",
-    "collect.matomo_php",
     # Email campaigns: links in sent mail (signed) and the relay's bounce webhook (HMAC).
     "email_tracking.open_pixel",
     "email_tracking.click",
