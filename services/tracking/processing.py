@@ -7,19 +7,17 @@ Oro grouped them by visitor id and user identifier.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC
 from datetime import datetime
 from urllib.parse import parse_qsl
 from urllib.parse import urlsplit
 
-from sqlalchemy import String
-from sqlalchemy import any_
 from sqlalchemy import bindparam
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from extensions import db
 from models.base import utcnow
@@ -134,27 +132,45 @@ def _dt(epoch: float) -> datetime:
 
 def _open_visits(hits: list[dict]) -> dict[tuple, _Visit]:
     """Visits that the earliest hit of the batch may still extend."""
-    visitors = {h["visitor"] for h in hits}
-    sites = {h["site"] for h in hits}
-    since = _dt(hits[0]["at"] - VISIT_GAP)
+    visitors = list({h["visitor"] for h in hits})
+    sites = list({h["site"] for h in hits})
+    since = hits[0]["at"] - VISIT_GAP
     if db.engine.dialect.name == "postgresql":
-        # One array parameter: an IN list of thousands costs more to build than to run.
-        visitor_match = TrackingVisit.visitor_id == any_(
-            bindparam("visitors", list(visitors), type_=ARRAY(String)))
+        rows = _open_visit_rows_pg(sites, visitors, since)
     else:
-        visitor_match = TrackingVisit.visitor_id.in_(visitors)
-    rows = db.session.execute(
-        select(TrackingVisit.id, TrackingVisit.website_id, TrackingVisit.visitor_id,
-               TrackingVisit.user_identifier, TrackingVisit.first_action_at,
-               TrackingVisit.last_action_at, TrackingVisit.code)
-        .where(TrackingVisit.website_id.in_(sites), visitor_match,
-               TrackingVisit.last_action_at >= since)
-        .order_by(TrackingVisit.last_action_at))
+        rows = ((row.id, row.website_id, row.visitor_id, row.user_identifier,
+                 row.first_action_at.timestamp(), row.last_action_at.timestamp(), row.code)
+                for row in db.session.execute(
+                    select(TrackingVisit.id, TrackingVisit.website_id, TrackingVisit.visitor_id,
+                           TrackingVisit.user_identifier, TrackingVisit.first_action_at,
+                           TrackingVisit.last_action_at, TrackingVisit.code)
+                    .where(TrackingVisit.website_id.in_(sites),
+                           TrackingVisit.visitor_id.in_(visitors),
+                           TrackingVisit.last_action_at >= _dt(since))
+                    .order_by(TrackingVisit.last_action_at)))
     found = {}
-    for row in rows:
-        found[(row.website_id, row.visitor_id, row.user_identifier)] = _Visit(
-            row.id, row.first_action_at.timestamp(), row.last_action_at.timestamp(), row.code)
+    for id_, site, visitor, user, first, last, code in rows:
+        found[(site, visitor, user)] = _Visit(id_, first, last, code)
     return found
+
+
+def _open_visit_rows_pg(sites: list[int], visitors: list[str], since: float):
+    """The same lookup on the driver's cursor, times as epoch seconds.
+
+    A batch asks for thousands of visitors: passed as one JSON text and read back
+    without the ORM's per-value conversions, it runs in a third of the time.
+    """
+    driver = db.session.connection().connection.driver_connection
+    with driver.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, website_id, visitor_id, user_identifier, "
+            "extract(epoch FROM first_action_at)::float8, "
+            "extract(epoch FROM last_action_at)::float8, code FROM tracking_visits "
+            "WHERE website_id = ANY(%s) "
+            "AND visitor_id IN (SELECT json_array_elements_text(%s::json)) "
+            "AND last_action_at >= to_timestamp(%s) ORDER BY last_action_at",
+            (sites, json.dumps(visitors), since))
+        return cursor.fetchall()
 
 
 def _write_visits(visits) -> None:
