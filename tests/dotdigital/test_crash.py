@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import requests
 from rq import Queue
 from rq import SimpleWorker
 from sqlalchemy import select
@@ -20,6 +27,8 @@ from models.integrations import SyncStatus
 from models.jobs import JobRun
 from models.jobs import JobStatus
 from tests import factories_dotdigital as dd_factories
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class WorkerKilled(BaseException):
@@ -64,3 +73,64 @@ def test_a_worker_killed_after_the_import_post_converges_on_the_next_run(
     assert sorted(emails) == sorted(r.email for r in rows)  # no duplicates, none lost
     assert dd_factories.book_members(dotdigital_server, "Newsletter") == sorted(emails)
     assert len(state["imports"]) == 2  # the orphaned import and the one that was confirmed
+
+
+# A real worker process, SIGKILLed while the export waits on its import: no handler, no
+# finally, no rollback runs in it, as when the OOM killer or a deploy takes a worker.
+_WORKER = """
+import sys
+from app import create_app
+import jobs
+app = create_app({"SQLALCHEMY_DATABASE_URI": sys.argv[1], "REDIS_URL": sys.argv[2],
+                  "TESTING": True, "SECRET_KEY": "test-secret",
+                  "ENCRYPTION_KEYS": sys.argv[3].split(",")})
+with app.app_context():
+    jobs.runner.execute(int(sys.argv[4]))
+"""
+
+
+def _import_posts(base_url: str) -> int:
+    calls = requests.get(f"{base_url}/_emulator/calls", timeout=5).json()
+    return sum(1 for c in calls if c["method"] == "POST" and c["path"].endswith("/import"))
+
+
+@pytest.mark.redis
+def test_a_sigkilled_worker_mid_export_converges_on_the_next_run(
+        redis_app, dotdigital_server, database_url, redis_url):
+    _dd, _mlist, rows, connection = dd_factories.connected(dotdigital_server, size=40)
+    # Import status polls hang, so the worker is surely mid-export when it is killed.
+    dd_factories.control(dotdigital_server, "faults", {
+        "delay": 30, "delay_rate": 1.0, "paths": ["/v2/contacts/imports/"]})
+    run = jobs.enqueue("dotdigital_list_sync", connection.job_target,
+                       {"connection_id": connection.id})
+    Queue("sync", connection=queue.get_redis()).empty()  # this test's process is the worker
+    db.session.commit()
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _WORKER, database_url, redis_url,
+         ",".join(redis_app.config["ENCRYPTION_KEYS"]), str(run.id)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _import_posts(dotdigital_server):
+            time.sleep(0.05)
+        assert _import_posts(dotdigital_server) == 1, "the worker never sent its import"
+        assert worker.poll() is None, "the worker should still be waiting on the import"
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    dd_factories.control(dotdigital_server, "faults", {})
+    db.session.rollback()
+    run = db.session.get(JobRun, run.id)
+    assert run.status is JobStatus.RUNNING  # nothing in the killed worker could say otherwise
+    run.started_at -= timedelta(hours=3)
+    db.session.commit()
+    assert fail_abandoned_runs() == 1
+    again = jobs.enqueue("dotdigital_list_sync", connection.job_target,
+                         {"connection_id": connection.id})
+    SimpleWorker(["sync"], connection=queue.get_redis()).work(burst=True)
+    db.session.expire_all()
+    assert db.session.get(JobRun, again.id).status is JobStatus.SUCCEEDED
+    assert db.session.get(ListConnection, connection.id).sync_status is SyncStatus.UP_TO_DATE
+    emails = [c["email"] for c in dd_factories.remote_state(dotdigital_server)["contacts"]]
+    assert sorted(emails) == sorted(r.email for r in rows)  # no duplicates, none lost
+    assert dd_factories.book_members(dotdigital_server, "Newsletter") == sorted(emails)
