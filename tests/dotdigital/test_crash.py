@@ -100,7 +100,7 @@ def test_a_sigkilled_worker_mid_export_converges_on_the_next_run(
     _dd, _mlist, rows, connection = dd_factories.connected(dotdigital_server, size=40)
     # Import status polls hang, so the worker is surely mid-export when it is killed.
     dd_factories.control(dotdigital_server, "faults", {
-        "delay": 30, "delay_rate": 1.0, "paths": ["/v2/contacts/imports/"]})
+        "delay": 30, "delay_rate": 1.0, "paths": ["/v2/contacts/import/"]})
     run = jobs.enqueue("dotdigital_list_sync", connection.job_target,
                        {"connection_id": connection.id})
     Queue("sync", connection=queue.get_redis()).empty()  # this test's process is the worker

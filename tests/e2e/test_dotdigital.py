@@ -11,7 +11,7 @@ from tests.emulators.conftest import dotdigital_server  # noqa: F401
 pytestmark = pytest.mark.e2e
 
 
-def test_integration_connect_and_synchronize(logged_in_page, live_server,
+def test_integration_connect_and_synchronize(app, logged_in_page, live_server,
                                             dotdigital_server):  # noqa: F811
     page = logged_in_page
     errors = []
@@ -40,8 +40,19 @@ def test_integration_connect_and_synchronize(logged_in_page, live_server,
     page.click("[data-testid=dd-connect]")
     page.wait_for_selector("#dd-connect-form")
     page.select_option("#dd-connect-form select[name=address_book]", label="Newsletter")
+    # The first export runs in a background thread, as under a worker, and its import
+    # status polls are slowed: the panel shows the run's progress until it is done.
+    app.config["JOBS_IN_PROCESS_MODE"] = "thread"
+    dd_factories.control(dotdigital_server, "faults", {
+        "delay": 1.5, "delay_rate": 1.0, "paths": ["/v2/contacts/import/"]})
     page.click("[data-testid=dd-connect-submit]")
-    page.wait_for_selector("#dotdigital-panel[data-status=up_to_date]")
+    progress = page.wait_for_selector("#dotdigital-panel .job-progress[data-status=running]")
+    assert progress.inner_text().startswith("Dotdigital list sync")
+    assert page.inner_text("#dotdigital-panel .job-progress .phase").strip()
+    page.wait_for_selector("#dotdigital-panel[data-status=up_to_date]", timeout=60_000)
+    assert page.query_selector("#dotdigital-panel .job-progress[data-status=running]") is None
+    dd_factories.control(dotdigital_server, "faults", {})
+    app.config["JOBS_IN_PROCESS_MODE"] = "sync"
     assert 'linked to "Newsletter"' in page.inner_text("[data-testid=dd-status]")
     assert dd_factories.book_members(dotdigital_server, "Newsletter") == sorted(
         r.email for r in rows)
