@@ -46,6 +46,7 @@ from emulators.mailchimp_data import time_window
 
 ERROR_TYPE = "https://mailchimp.com/developer/marketing/docs/errors/"
 DEFAULT_MAX_CONNECTIONS = 10
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
           404: "Resource Not Found", 405: "Method Not Allowed", 429: "Too Many Requests",
           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
@@ -149,6 +150,21 @@ def _shape(body, fields: str | None, exclude: str | None):
     return body
 
 
+def _member_keys(collection: str) -> frozenset[str] | None:
+    """The member fields ``fields`` asks for under ``collection``; None means all of them."""
+    fields = request.args.get("fields")
+    if not fields:
+        return None
+    keys = set()
+    for path in fields.split(","):
+        parts = [p for p in path.strip().split(".") if p]
+        if parts[:1] == [collection]:
+            if len(parts) == 1:
+                return None
+            keys.add(parts[1])
+    return frozenset(keys)
+
+
 def _keep(value, tree: dict):
     if not tree:
         return value
@@ -221,6 +237,14 @@ def _track() -> None:
 def _release(_exc) -> None:
     if g.get("mc_held"):
         _state().limiter.release(g.pop("mc_held"))
+
+
+def _forget_views(_exc) -> None:
+    # After the write, not before: a read between the two would cache the old state.
+    if request.method not in SAFE_METHODS:
+        store = _store()
+        with store.lock:
+            store.changed()
 
 
 def _guard():
@@ -302,7 +326,8 @@ def list_batch_subscribe(list_id):
     with store.lock:
         result = store.batch_subscribe(list_id, body,
                                        bool_arg(request.args, "skip_merge_validation"),
-                                       bool_arg(request.args, "skip_duplicate_check"))
+                                       bool_arg(request.args, "skip_duplicate_check"),
+                                       _member_keys)
     return _ok(result)
 
 
@@ -346,7 +371,8 @@ def members_index(list_id):
     store = _store()
     with store.lock:
         page, total = paginate(store.list_members(list_id, request.args), request.args)
-        members = [store.render_member(list_id, m) for m in page]
+        keys = _member_keys("members")
+        members = [store.render_member(list_id, m, keys) for m in page]
     return _ok({"members": members, "list_id": list_id, "total_items": total})
 
 
@@ -419,7 +445,7 @@ def segment_detail(list_id, segment_id):
     body = _body() if request.method in ("POST", "PATCH") else {}
     with store.lock:
         if request.method == "POST":
-            return _ok(store.segment_batch(list_id, segment_id, body))
+            return _ok(store.segment_batch(list_id, segment_id, body, _member_keys))
         if request.method == "DELETE":
             store.delete_segment(list_id, segment_id)
             return _no_content()
@@ -437,7 +463,8 @@ def segment_members(list_id, segment_id):
         segment = store.get_segment(list_id, segment_id)
         page, total = paginate(store.segment_members(list_id, segment, request.args),
                                request.args)
-        members = [store.render_member(list_id, m) for m in page]
+        keys = _member_keys("members")
+        members = [store.render_member(list_id, m, keys) for m in page]
     return _ok({"members": members, "total_items": total})
 
 
@@ -591,6 +618,7 @@ def create_app(config: dict | None = None) -> Flask:
     faults.install(app, faults.FaultInjector(_throttle_response, _error_response), state.reset)
     app.before_request(_guard)
     app.teardown_request(_release)
+    app.teardown_request(_forget_views)
     app.after_request(_request_id)
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_error)

@@ -9,14 +9,17 @@ Errors are problem+json documents; their ``title`` becomes the error code.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from collections.abc import Iterator
 
+import requests
 from flask import current_app
 
 from integrations.http import ApiClient
 from integrations.http import ApiError
+from integrations.http import RateInfo
 from integrations.http import error_for
 
 API_KEY_RE = re.compile(r"^[0-9a-f]{32}-([a-z]+[0-9]+)$")
@@ -60,6 +63,14 @@ class MailchimpClient(ApiClient):
         kwargs.setdefault("timeout", current_app.config["HTTP_TIMEOUT"])
         base = integration.api_base_url or current_app.config["MAILCHIMP_API_BASE"]
         return cls(base, integration.api_secret or "", **kwargs)
+
+    def worker_copy(self) -> MailchimpClient:
+        """The same client with its own connection pool and counters, for another thread."""
+        clone = copy.copy(self)
+        clone.session = requests.Session()
+        clone.calls = clone.retries = 0
+        clone.rate = RateInfo()
+        return clone
 
     def prepare(self, kwargs: dict) -> None:
         kwargs.setdefault("auth", self.auth)

@@ -40,6 +40,7 @@ from datetime import timedelta
 
 from sqlalchemy import bindparam
 from sqlalchemy import delete
+from sqlalchemy import exists
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
@@ -49,6 +50,7 @@ from integrations.http import ApiError
 from integrations.http import NotFoundError
 from integrations.http import ValidationError
 from integrations.mailchimp import audiences
+from integrations.mailchimp import batches
 from integrations.mailchimp.client import BATCH_LIMIT
 from integrations.mailchimp.client import MailchimpClient
 from models.base import utcnow
@@ -63,10 +65,7 @@ from services.sync import plan
 from services.sync.runs import RunTracker
 
 STATE = SyncState.__table__
-# Mailchimp's status words as the shared sync state spells them (services.sync.plan).
-STATUS_WORDS = {"subscribed": "Subscribed", "unsubscribed": "Unsubscribed",
-                "cleaned": "Cleaned", "pending": "PendingOptIn",
-                "transactional": "Transactional", "archived": "Archived"}
+STATUS_WORDS = batches.STATUS_WORDS
 OPTED_OUT = frozenset({"Unsubscribed", "Cleaned"})
 MAILABLE = frozenset(plan.MAILABLE)
 # Re-read a little before the cursor: clocks differ, and re-applying a status is harmless.
@@ -168,6 +167,8 @@ class ListSync:
         self.two_way, self.priority = two_way(self.integration)
         self.columns = MergeColumns(self.mlist, self.record_type)
         self.rejected = 0
+        # Whether confirmed rows may have a rejection to clear (skips a DELETE per batch).
+        self.had_rejections = True
 
     @property
     def audience(self) -> str:
@@ -332,46 +333,41 @@ class ListSync:
         """Batch subscribe; ({email: (status word, id)}, {email: error}) from the answer."""
         answer = self.client.batch_subscribe(self.audience, members)
         self.tracker.add(subscribe_calls=1)
-        statuses = {}
-        for member in (answer.get("new_members") or []) + (answer.get("updated_members") or []):
-            email = (member.get("email_address") or "").strip().lower()
-            statuses[email] = (STATUS_WORDS.get(member.get("status"), "Subscribed"),
-                               str(member.get("id") or ""))
-        errors = {(e.get("email_address") or "").strip().lower(): str(e.get("error") or "")
-                  for e in answer.get("errors") or []}
-        return statuses, errors
+        return batches.subscribe_outcome(answer)
 
     def _segment_edit(self, add: list[str] | None = None,
                       remove: list[str] | None = None) -> set[str]:
         """Edit the segment; returns the emails Mailchimp said are not audience members."""
         answer = self.client.edit_segment(self.audience, self.segment, add=add, remove=remove)
         self.tracker.add(segment_calls=1)
-        missing = set()
-        for error in answer.get("errors") or []:
-            missing.update(e.strip().lower() for e in error.get("email_addresses") or [])
-        return missing
+        return batches.not_members(answer)
 
     def add(self) -> None:
         summary = plan.PlanSummary()
         cleared: list[int] = []
         groups: dict[str, list[plan.ExportRow]] = {}
-        for rows in plan.iter_export(self.connection, self.columns.values_for, self.entity,
-                                     batch_size=PLAN_BATCH, summary=summary, cleared=cleared):
-            for row in rows:
-                groups.setdefault(row.email, []).append(row)
-                if len(groups) >= BATCH_LIMIT:
-                    self.send(groups)
-                    groups = {}
-        if groups:
-            self.send(groups)
+        audience, segment = audiences.split(self.connection)
+        self.had_rejections = db.session.scalar(select(exists().where(
+            MailchimpRejection.connection_id == self.connection.id)))
+        with batches.Window(self.client, audience, segment, self.record) as window:
+            for rows in plan.iter_export(self.connection, self.columns.values_for, self.entity,
+                                         batch_size=PLAN_BATCH, summary=summary,
+                                         cleared=cleared):
+                for row in rows:
+                    groups.setdefault(row.email, []).append(row)
+                    if len(groups) >= BATCH_LIMIT:
+                        window.submit(self.prepare(groups))
+                        groups = {}
+            if groups:
+                window.submit(self.prepare(groups))
         for start in range(0, len(cleared), CHUNK):
             db.session.execute(update(SyncState).where(
                 SyncState.id.in_(cleared[start:start + CHUNK])).values(needs_export=False))
         db.session.commit()
         self.tracker.add(added=summary.added, updated=summary.updated)
 
-    def send(self, groups: dict[str, list[plan.ExportRow]]) -> None:
-        """One batch: subscribe, then segment add, then (only then) the state rows."""
+    def prepare(self, groups: dict[str, list[plan.ExportRow]]) -> batches.Batch:
+        """A batch ready to send: its known rows flagged until Mailchimp confirms them."""
         rows = [r for group in groups.values() for r in group]
         existing = [r.state_id for r in rows if r.state_id is not None]
         if existing:
@@ -380,20 +376,20 @@ class ListSync:
                                .values(needs_export=True))
             db.session.commit()
         old = [r.state_id for r in rows if r.old_remote_id and r.state_id is not None]
-        if old:
-            old_emails = list(db.session.scalars(select(SyncState.email).where(
-                SyncState.id.in_(old))))
-            self._segment_edit(remove=old_emails)
-        members = [{"email_address": email, "status_if_new": "subscribed",
-                    "merge_fields": group[0].values} for email, group in groups.items()]
-        statuses, errors = self._subscribe(members)
-        to_segment = [e for e, (s, _) in statuses.items() if s in MAILABLE]
-        not_members = self._segment_edit(add=to_segment) if to_segment else set()
+        old_emails = list(db.session.scalars(select(SyncState.email).where(
+            SyncState.id.in_(old)))) if old else []
+        return batches.Batch(groups, old_emails)
+
+    def record(self, batch: batches.Batch) -> None:
+        """What Mailchimp confirmed for one batch (subscribe and segment add) becomes state."""
+        groups, statuses = batch.groups, batch.statuses
+        self.tracker.add(subscribe_calls=batch.subscribe_calls,
+                         segment_calls=batch.segment_calls)
         now = utcnow()
         confirmed, opted_out, other = [], {}, []
         for email, (status, _) in statuses.items():
             if status in MAILABLE:
-                if email not in not_members:  # else unconfirmed: planned again next run
+                if email not in batch.not_members:  # else unconfirmed: planned again next run
                     confirmed.append(email)
             elif status in OPTED_OUT:
                 opted_out[email] = status
@@ -402,9 +398,9 @@ class ListSync:
         self._write_states(groups, statuses, confirmed + other + list(opted_out), now)
         if opted_out:
             self.apply_opt_outs(opted_out)
-        if errors:
-            self._reject(groups, errors, now)
-        if confirmed:
+        if batch.errors:
+            self._reject(groups, batch.errors, now)
+        if confirmed and self.had_rejections:
             db.session.execute(delete(MailchimpRejection).where(
                 MailchimpRejection.connection_id == self.connection.id,
                 MailchimpRejection.entity_id.in_([r.entity_id for e in confirmed
@@ -416,13 +412,14 @@ class ListSync:
 
     def _write_states(self, groups, statuses, emails: Iterable[str], now) -> None:
         updates, inserts = [], []
+        connection_id = self.connection.id
         for email in emails:
             status, remote_id = statuses[email]
             for row in groups.get(email, []):
                 values = {"fields_hash": row.hash, "remote_id": remote_id or None,
                           "remote_status": status, "email": email}
                 if row.state_id is None:
-                    inserts.append({"connection_id": self.connection.id,
+                    inserts.append({"connection_id": connection_id,
                                     "entity_id": row.entity_id, "needs_export": False,
                                     "updated_at": now, **values})
                 else:
@@ -434,7 +431,8 @@ class ListSync:
                 remote_status=bindparam("rs"), email=bindparam("em"), needs_export=False,
                 updated_at=now), updates)
         if inserts:
-            db.session.execute(insert(SyncState), inserts)
+            # Core executemany: the ORM's bulk insert costs more per row than the database.
+            db.session.execute(STATE.insert(), inserts)
 
     def _reject(self, groups, errors: dict[str, str], now) -> None:
         """Refused emails: noted on the list, and not sent again until the record changes."""
@@ -456,6 +454,7 @@ class ListSync:
                                                   entity_id=row.entity_id, email=email,
                                                   reason=reason[:2000], rejected_at=now))
             self.rejected += 1
+            self.had_rejections = True
             self.tracker.error(f"{email}: {reason}")
         self.tracker.add(rejected=len(errors))
 

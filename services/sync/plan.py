@@ -125,9 +125,12 @@ def iter_export(connection: ListConnection, values_for: ValuesFor, entity: str,
         if not rows:
             return
         last = rows[-1].entity_id
+        # Field positions once per page rather than a mapping walk per row: this loop
+        # runs for every member of a first export.
+        fields = [(name[2:], i) for i, name in enumerate(rows[0]._fields)
+                  if name.startswith("f_")]
         recipients = [Recipient(entity, r.entity_id, (r.email or "").strip().lower(),
-                                {k[2:]: v for k, v in r._mapping.items()
-                                 if isinstance(k, str) and k.startswith("f_")})
+                                {key: r[i] for key, i in fields})
                       for r in rows]
         values = values_for(recipients)
         batch = []
