@@ -675,3 +675,37 @@ def test_bad_seed_is_refused_whole(mailchimp_api, mailchimp_server, seed):
                              timeout=5)
     assert response.status_code == 400 and response.json()["error"]
     assert mailchimp_api.get("/lists").json()["total_items"] == 1
+
+
+# -- paging views and trimmed answers -----------------------------------------------------------
+def test_paging_sees_a_write_made_between_pages(mailchimp_api):
+    subscribe(mailchimp_api, "a@listbridge.test", "b@listbridge.test", "c@listbridge.test")
+    first = mailchimp_api.get(f"/lists/{LIST}/members", params={"count": 2}).json()
+    assert first["total_items"] == 3
+    subscribe(mailchimp_api, "d@listbridge.test")
+    mailchimp_api.patch(f"/lists/{LIST}/members/{md5('c@listbridge.test')}",
+                        json={"status": "unsubscribed"})
+    rest = mailchimp_api.get(f"/lists/{LIST}/members",
+                             params={"count": 2, "offset": 2, "status": "subscribed"}).json()
+    assert rest["total_items"] == 3
+    assert [m["email_address"] for m in rest["members"]] == ["d@listbridge.test"]
+
+
+def test_fields_trim_batch_and_segment_answers_to_what_was_asked(mailchimp_api):
+    body = mailchimp_api.post(f"/lists/{LIST}", params={
+        "fields": "new_members.email_address,new_members.id,total_created"}, json={
+        "members": [{"email_address": "a@listbridge.test", "status": "subscribed",
+                     "merge_fields": {"FNAME": "Ann"}}]}).json()
+    assert body == {"new_members": [{"email_address": "a@listbridge.test",
+                                     "id": md5("a@listbridge.test")}], "total_created": 1}
+    segment = make_segment(mailchimp_api)
+    url = f"/lists/{LIST}/segments/{segment['id']}"
+    edit = mailchimp_api.post(url, params={"fields": "total_added,errors"},
+                              json={"members_to_add": ["a@listbridge.test"]}).json()
+    assert edit == {"total_added": 1, "errors": []}
+    listed = mailchimp_api.get(f"/lists/{LIST}/members", params={
+        "fields": "members.merge_fields,members.tags_count"}).json()
+    assert listed["members"][0]["merge_fields"]["FNAME"] == "Ann"
+    assert listed["members"][0]["tags_count"] == 1
+    full = mailchimp_api.post(url, json={"members_to_remove": ["a@listbridge.test"]}).json()
+    assert full["members_removed"][0]["merge_fields"]["FNAME"] == "Ann"

@@ -390,3 +390,55 @@ def test_the_client_appends_3_0_to_the_base_template():
     assert client.base_url == "https://us21.api.mailchimp.com/3.0"
     assert MailchimpClient("http://127.0.0.1:5102/", DEFAULT_API_KEY).base_url == \
         "http://127.0.0.1:5102/3.0"
+
+
+def test_a_large_export_goes_out_in_concurrent_batches_all_recorded(mailchimp_server):
+    _mc, _mlist, rows, connection = mc_factories.connected(mailchimp_server, size=1600)
+    counts = run_sync(connection)
+    assert counts["subscribe_calls"] == 4 and counts["segment_calls"] == 4
+    assert counts["exported"] == 1600
+    # The workers' calls are counted on the run's client, as the run reports them.
+    assert counts["calls"] >= 8
+    assert mc_factories.segment_emails(mailchimp_server, segment_of(connection)) == sorted(
+        r.email for r in rows)
+    saved = states(connection)
+    assert len(saved) == 1600 and all(s.remote_status == "Subscribed" for s in saved)
+
+
+def test_a_batch_failing_among_concurrent_ones_keeps_the_confirmed_ones(mailchimp_server):
+    _mc, _mlist, rows, connection = mc_factories.connected(mailchimp_server, size=1600)
+    segment = segment_of(connection)
+    # Seeded so the first segment edit succeeds and the second and third fail.
+    mc_factories.control(mailchimp_server, "faults", {
+        "error_rate": 0.5, "error_status": 503, "seed": 22,
+        "paths": [f"/us21/3.0/lists/{DEFAULT_LIST_ID}/segments/{segment}"]})
+    with pytest.raises(ServerError):
+        run_sync(connection, max_attempts=1)
+    mc_factories.control(mailchimp_server, "faults", {})
+    remote = set(mc_factories.segment_emails(mailchimp_server, segment))
+    recorded = {s.email for s in states(connection)}
+    # State only for what Mailchimp confirmed, and at least the first batch was.
+    assert recorded and recorded <= remote
+    mark = len(mc_factories.calls(mailchimp_server))
+    counts = run_sync(connection)
+    assert mc_factories.segment_emails(mailchimp_server, segment) == sorted(
+        r.email for r in rows)
+    assert len(states(connection)) == 1600
+    # Confirmed batches are not sent again.
+    assert counts["added"] == 1600 - len(recorded)
+    resent = [c for c in mc_factories.calls(mailchimp_server)[mark:]
+              if c["method"] == "POST" and c["path"].endswith(f"/lists/{DEFAULT_LIST_ID}")]
+    assert len(resent) == counts["subscribe_calls"] < 4
+
+
+def test_an_email_in_two_batches_is_sent_in_plan_order(mailchimp_server):
+    _mc, _mlist, rows, connection = mc_factories.connected(mailchimp_server, size=1200)
+    first, later = rows[0], rows[1100]
+    later.email = first.email
+    db.session.commit()
+    run_sync(connection)
+    # The later record's batch waited for the earlier one, so its values are what stays.
+    member = mc_factories.member(mailchimp_server, first.email)
+    assert member["merge_fields"]["FNAME"] == later.first_name
+    by_entity = {s.entity_id: s for s in states(connection)}
+    assert by_entity[first.id].email == by_entity[later.id].email == first.email.lower()
