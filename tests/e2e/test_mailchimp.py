@@ -1,4 +1,5 @@
-"""Create the Mailchimp integration in Chromium, connect a list to a segment, see Up to date."""
+"""The Mailchimp integration in Chromium: create it, connect a list to a segment, see Up to
+date, then import a campaign sent to that segment and see its statistics on its page."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.e2e
 
 AUDIENCE = "Listbridge Demo Audience"
 SEGMENT = "Browser readers"
+CAMPAIGN = "Spring news"
 NO_HTMX_REQUEST = "() => document.querySelector('.htmx-request') === null"
 
 
@@ -65,8 +67,73 @@ def _segment_members(base_url: str, name: str) -> list[str]:
     return sorted(m["email_address"].lower() for m in members.json()["members"])
 
 
-def test_integration_connect_and_synchronize(logged_in_page, live_server,
-                                            mailchimp_server):  # noqa: F811
+def _segment_id(base_url: str, name: str) -> int:
+    session = requests.Session()
+    session.auth = ("e2e", DEFAULT_API_KEY)
+    segments = session.get(f"{base_url}/3.0/lists/{DEFAULT_LIST_ID}/segments",
+                           params={"count": 1000}, timeout=10)
+    segments.raise_for_status()
+    return next(s["id"] for s in segments.json()["segments"] if s["name"] == name)
+
+
+def _seed_campaign(base_url: str, segment_id: int, emails: list[str]) -> None:
+    """A campaign sent to the segment yesterday: opens, a click, a bounce, an unsubscribe."""
+    from datetime import timedelta
+
+    from models.base import utcnow
+
+    when = (utcnow() - timedelta(days=1)).replace(microsecond=0)
+    sent, later = when.isoformat(), (when + timedelta(minutes=5)).isoformat()
+    a, b, c = emails
+    response = requests.post(f"{base_url}/_emulator/mailchimp/seed", timeout=10, json={
+        "campaigns": [{"id": "e2ecamp", "segment_id": segment_id, "title": CAMPAIGN,
+                       "subject_line": "Hello spring", "from_name": "Acme",
+                       "reply_to": "news@acme.test", "send_time": sent}],
+        "email_activity": [
+            {"campaign_id": "e2ecamp", "email_address": a, "activity": [
+                {"action": "open", "timestamp": sent}, {"action": "open", "timestamp": later},
+                {"action": "click", "timestamp": later, "url": "https://acme.test/spring"}]},
+            {"campaign_id": "e2ecamp", "email_address": b, "activity": [
+                {"action": "bounce", "type": "hard", "timestamp": sent}]}],
+        "unsubscribes": [{"campaign_id": "e2ecamp", "email_address": c}],
+        "sent_to": [{"campaign_id": "e2ecamp", "email_address": e} for e in emails]})
+    assert response.status_code == 200, response.text
+
+
+def _recipient_counts(page) -> dict[str, list[str]]:
+    """Email → [status, opens, clicks, bounces, abuse reports, unsubscribes] from the grid."""
+    rows = page.locator("#recipients-grid tbody tr")
+    counts = {}
+    for i in range(rows.count()):
+        cells = [t.strip() for t in rows.nth(i).locator("td").all_inner_texts()]
+        counts[cells[0].lower()] = [cells[1], *cells[3:]]
+    return counts
+
+
+def _assert_campaign_statistics(page, emails: list[str]) -> None:
+    """The imported campaign's page: Mailchimp's report and the per-recipient activity."""
+    a, b, c = emails
+    page.wait_for_selector("#mailchimp-statistics")
+    assert page.inner_text("[data-testid=sent-status]") == "Sent"
+    block = page.locator("#mailchimp-statistics")
+    assert "Hello spring" in block.inner_text()
+    assert page.inner_text("[data-testid=mc-activities]").startswith("Enabled")
+    stats = {key: block.locator(f"[data-stat={key}]").inner_text().strip()
+             for key in ("emails_sent", "opens", "clicks", "forwards", "hard_bounces",
+                         "soft_bounces", "unsubscribes", "abuse_reports")}
+    assert stats == {"emails_sent": "3", "opens": "2", "clicks": "1", "forwards": "0",
+                     "hard_bounces": "1", "soft_bounces": "0", "unsubscribes": "1",
+                     "abuse_reports": "0"}
+    assert _recipient_counts(page) == {a: ["Sent", "2", "1", "0", "0", "0"],
+                                       b: ["Sent", "0", "0", "1", "0", "0"],
+                                       c: ["Sent", "0", "0", "0", "0", "1"]}
+    totals = page.locator("#email-campaign-statistics")
+    assert [totals.locator(f"[data-stat={k}] .figure").inner_text() for k in
+            ("open", "click", "bounce", "abuse", "unsubscribe")] == ["2", "1", "1", "0", "1"]
+
+
+def test_connect_synchronize_and_see_campaign_statistics(logged_in_page, live_server,
+                                                         mailchimp_server):  # noqa: F811
     page = logged_in_page
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -114,4 +181,14 @@ def test_integration_connect_and_synchronize(logged_in_page, live_server,
     members = _segment_members(mailchimp_server, SEGMENT)
     assert members == sorted(c.email.lower() for c in subscribed)
     assert unsubscribed.email.lower() not in members
+
+    _seed_campaign(mailchimp_server, _segment_id(mailchimp_server, SEGMENT),
+                   [c.email.lower() for c in subscribed])
+    page.goto(live_server.url + "/integrations/")
+    page.click("text=Chimp emulator")
+    page.click("[data-testid=schedule-sync]")
+    page.wait_for_selector("text=Sync scheduled.")
+    page.goto(live_server.url + "/email-campaigns/")
+    page.click(f"text={CAMPAIGN}")
+    _assert_campaign_statistics(page, [c.email.lower() for c in subscribed])
     assert errors == []
