@@ -49,6 +49,7 @@ from services.email_campaigns import smtp
 from services.email_campaigns import transports
 from services.email_campaigns.links import LinkMaker
 from services.marketing_lists import sending
+from services.sql_lists import in_values
 
 R = EmailCampaignRecipient.__table__
 RETRYABLE = (RecipientStatus.QUEUED.value, RecipientStatus.FAILED.value)
@@ -100,7 +101,7 @@ class _Run:
         by_entity = {r.entity_id: r for r in batch}
         known = dict(db.session.execute(select(R.c.entity_id, R.c.status).where(
             R.c.email_campaign_id == self.campaign.id,
-            R.c.entity_id.in_(list(by_entity)))).all())
+            in_values(R.c.entity_id, by_entity))).all())
         new = [r for r in batch if r.entity_id not in known]
         if new:
             db.session.execute(insert(R), [{
@@ -111,13 +112,13 @@ class _Run:
                 "unsubscribe_count": 0} for r in new])
             db.session.commit()
         todo = db.session.execute(select(R.c.id, R.c.entity_id).where(
-            R.c.email_campaign_id == self.campaign.id, R.c.entity_id.in_(list(by_entity)),
+            R.c.email_campaign_id == self.campaign.id, in_values(R.c.entity_id, by_entity),
             R.c.status.in_(RETRYABLE)).order_by(R.c.entity_id)).all()
         return [(row.id, by_entity[row.entity_id]) for row in todo]
 
     def _confirm_sent(self) -> None:
         if self.unconfirmed:
-            db.session.execute(update(R).where(R.c.id.in_(self.unconfirmed)).values(
+            db.session.execute(update(R).where(in_values(R.c.id, self.unconfirmed)).values(
                 status=RecipientStatus.SENT.value, sent_at=utcnow(), error=None))
             self.unconfirmed = []
 
@@ -150,7 +151,7 @@ class _Run:
                                                 email_campaign_id=self.campaign.id,
                                                 entity_type=row.entity_type,
                                                 entity_id=row.entity_id)} for row in rows])
-        db.session.execute(update(R).where(R.c.id.in_([r.id for r in rows])).values(
+        db.session.execute(update(R).where(in_values(R.c.id, [r.id for r in rows])).values(
             contact_recorded=True))
         sending.record_contacted(self.campaign.marketing_list_id,
                                  [r.entity_id for r in rows], now)
@@ -168,7 +169,7 @@ class _Run:
 
     def _requeue(self, rids: list[int]) -> None:
         if rids:
-            db.session.execute(update(R).where(R.c.id.in_(rids)).values(
+            db.session.execute(update(R).where(in_values(R.c.id, rids)).values(
                 status=RecipientStatus.QUEUED.value))
 
     def _send_window(self, window: list[tuple[int, sending.Recipient]]) -> None:
@@ -180,17 +181,12 @@ class _Run:
         if self.conn is None:
             self.conn = smtp.connect(self.cfg)  # before any "sending" mark: nothing in doubt
         marking = [rid for rid, _, _ in prepared]
-        if self.unconfirmed:
-            # One statement: this window "sending", the previous one "sent".
-            done = self.unconfirmed
-            db.session.execute(update(R).where(R.c.id.in_(marking + done)).values(
-                status=case((R.c.id.in_(done), RecipientStatus.SENT.value),
-                            else_=RecipientStatus.SENDING.value),
-                sent_at=case((R.c.id.in_(done), utcnow()), else_=R.c.sent_at)))
-            self.unconfirmed = []
-        else:
-            db.session.execute(update(R).where(R.c.id.in_(marking)).values(
-                status=RecipientStatus.SENDING.value))
+        # One statement and one commit: this window "sending", the previous one "sent".
+        done, self.unconfirmed = self.unconfirmed, []
+        db.session.execute(update(R).where(in_values(R.c.id, marking + done)).values(
+            status=case((in_values(R.c.id, done), RecipientStatus.SENT.value),
+                        else_=RecipientStatus.SENDING.value),
+            sent_at=case((in_values(R.c.id, done), utcnow()), else_=R.c.sent_at)))
         db.session.commit()
         for position, (rid, recipient, message) in enumerate(prepared):
             later = [p[0] for p in prepared[position + 1:]]

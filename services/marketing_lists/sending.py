@@ -25,6 +25,7 @@ from models.lists import MarketingListRemovedItem
 from models.lists import MarketingListUnsubscribedItem
 from services import records
 from services.marketing_lists.membership import insert_ignoring_duplicates
+from services.sql_lists import in_values
 
 ITEMS = MarketingListItem.__table__
 REMOVED = MarketingListRemovedItem.__table__
@@ -98,7 +99,7 @@ def record_contacted(list_id: int, entity_ids: list[int], at: datetime) -> None:
     if not entity_ids:
         return
     db.session.execute(update(ITEMS).where(
-        ITEMS.c.marketing_list_id == list_id, ITEMS.c.entity_id.in_(entity_ids)).values(
+        ITEMS.c.marketing_list_id == list_id, in_values(ITEMS.c.entity_id, entity_ids)).values(
         contacted_times=ITEMS.c.contacted_times + 1, last_contacted_at=at))
     db.session.execute(update(MarketingList.__table__).where(
         MarketingList.__table__.c.id == list_id).values(last_used_at=at))
