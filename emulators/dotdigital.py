@@ -53,6 +53,7 @@ import binascii
 import functools
 import hmac
 import time
+from collections.abc import Sequence
 
 from flask import Blueprint
 from flask import Flask
@@ -111,6 +112,11 @@ def paged(items: list) -> list:
         raise ApiError(400, f"select must be between 1 and {MAX_PAGE}, skip 0 or more. "
                             "ERROR_PARAMETER_INVALID")
     return items[skip:skip + select]
+
+
+def paged_json(texts: Sequence[str]) -> Response:
+    """A page of rows kept as JSON texts: joining them is far cheaper than encoding dicts."""
+    return Response("[" + ",".join(paged(texts)) + "]\n", mimetype="application/json")
 
 
 def since(text: str):
@@ -437,12 +443,12 @@ def campaign_summary(state, campaign_id):
 
 @route("/campaigns/<int:campaign_id>/activities")
 def campaign_activities(state, campaign_id):
-    return paged(state.activities_for(state.campaign_ref(campaign_id)))
+    return paged_json(state.activities_for(state.campaign_ref(campaign_id)))
 
 
 @route("/campaigns/<int:campaign_id>/activities/since-date/<date>")
 def campaign_activities_since(state, campaign_id, date):
-    return paged(state.activities_for(state.campaign_ref(campaign_id), since(date)))
+    return paged_json(state.activities_for(state.campaign_ref(campaign_id), since(date)))
 
 
 @route("/campaigns/<int:campaign_id>/activities/<int:contact_id>")

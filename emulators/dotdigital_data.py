@@ -8,8 +8,10 @@ return JSON-ready dicts and lists in the API's camelCase wire format, or raise `
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
+import json
 import math
 import re
 import threading
@@ -121,6 +123,7 @@ def parse_date(text) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=4096)
 def fmt_date(value: datetime | None) -> str:
     # .NET sends DateTime.MinValue for dates that never happened; the spec makes them required.
     value = value or MIN_DATE
@@ -217,6 +220,10 @@ class DotdigitalState:
             self.activities: dict[tuple[int, int], dict] = {}
             # campaign id -> {contact id: activity row}: pages of big campaigns stay cheap.
             self.campaign_activities: dict[int, dict[int, dict]] = {}
+            # Paging a campaign of a million rows must not cost the client's run: its live
+            # contacts' ids are kept sorted, and each row's JSON is rendered once, at seed time.
+            self.activity_ids: dict[int, list[int]] = {}
+            self.activity_texts: dict[tuple[int, int], tuple[dict, str, str]] = {}
             self.opens: list[dict] = []
             self.clicks: list[dict] = []
             self.imports: dict[str, dict] = {}
@@ -344,7 +351,11 @@ class DotdigitalState:
         for key in ("dateFirstOpened", "dateLastOpened"):
             record[key] = parse_date(row[key]) if row.get(key) else None
         self.activities[(campaign["id"], contact["id"])] = record
-        self.campaign_activities.setdefault(campaign["id"], {})[contact["id"]] = record
+        by_contact = self.campaign_activities.setdefault(campaign["id"], {})
+        if contact["id"] not in by_contact:
+            self.activity_ids.pop(campaign["id"], None)
+        by_contact[contact["id"]] = record
+        self.activity_text(campaign["id"], contact["id"], record)
 
     # ----------------------------------------------------------------- rate limiting
     def take_call(self, at: float) -> bool:
@@ -521,6 +532,7 @@ class DotdigitalState:
     def delete_contact(self, contact_id) -> None:
         contact = self.find_contact(str(contact_id))
         del self.contacts[contact["id"]]
+        self.activity_ids.clear()  # the deleted contact leaves every campaign's rows
         del self.by_email[contact["email"]]
         for book in self.books.values():
             book["members"].pop(contact["id"], None)
@@ -654,19 +666,43 @@ class DotdigitalState:
     def campaign_json(campaign: dict) -> dict:
         return {k: v for k, v in campaign.items() if k not in ("book_ids", "date_sent", "summary")}
 
-    def _last_activity(self, campaign_id: int, contact_id: int, row: dict) -> datetime:
-        stamps = [row["dateSent"], row["dateFirstOpened"], row["dateLastOpened"]]
-        stamps += [e["at"] for e in self.opens + self.clicks
-                   if e["campaign_id"] == campaign_id and e["contact_id"] == contact_id]
+    @staticmethod
+    def _last_activity(row: dict, last_event: datetime | None) -> datetime:
+        stamps = [row["dateSent"], row["dateFirstOpened"], row["dateLastOpened"], last_event]
         return max(s for s in stamps if s is not None)
 
+    def _last_events(self, campaign_id: int) -> dict[int, datetime]:
+        """Contact id -> the time of its latest open or click of the campaign."""
+        latest: dict[int, datetime] = {}
+        for event in itertools.chain(self.opens, self.clicks):
+            if event["campaign_id"] == campaign_id and event["at"] > latest.get(
+                    event["contact_id"], MIN_DATE):
+                latest[event["contact_id"]] = event["at"]
+        return latest
+
     def activities_for(self, campaign: dict, since: datetime | None = None) -> LazyRows:
+        """The campaign's contact summaries as JSON texts, in contact id order."""
         by_contact = self.campaign_activities.get(campaign["id"], {})
-        ids = [contact_id for contact_id in sorted(by_contact) if contact_id in self.contacts
-               and (since is None or self._last_activity(campaign["id"], contact_id,
-                                                         by_contact[contact_id]) >= since)]
-        return LazyRows(ids, lambda contact_id: self.activity_json(contact_id,
-                                                                   by_contact[contact_id]))
+        ids = self.activity_ids.get(campaign["id"])
+        if ids is None:
+            ids = self.activity_ids[campaign["id"]] = [
+                contact_id for contact_id in sorted(by_contact) if contact_id in self.contacts]
+        if since is not None:
+            latest = self._last_events(campaign["id"])
+            ids = [contact_id for contact_id in ids if self._last_activity(
+                by_contact[contact_id], latest.get(contact_id)) >= since]
+        return LazyRows(ids, lambda contact_id: self.activity_text(
+            campaign["id"], contact_id, by_contact[contact_id]))
+
+    def activity_text(self, campaign_id: int, contact_id: int, row: dict) -> str:
+        """The row's JSON, rendered again only when the row or the contact's email changed."""
+        email = self.contacts[contact_id]["email"]
+        cached = self.activity_texts.get((campaign_id, contact_id))
+        if cached is None or cached[0] is not row or cached[1] != email:
+            # Compact, unsorted: what the app's jsonify would send for the same dict.
+            text = json.dumps(self.activity_json(contact_id, row), separators=(",", ":"))
+            cached = self.activity_texts[(campaign_id, contact_id)] = (row, email, text)
+        return cached[2]
 
     def activity_json(self, contact_id: int, row: dict) -> dict:
         body = {"contactId": contact_id, "email": self.contacts[contact_id]["email"]}

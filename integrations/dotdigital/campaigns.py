@@ -12,12 +12,17 @@ then each campaign's summary, contact activities, opens and clicks.
   become the recipients' Open / Click / Bounce / Unsubscribe, written as the row says (set,
   never incremented), the list items' Last contacted at, and send / soft_bounce /
   hard_bounce / unsubscribe MarketingActivity rows; opens and clicks become open / click
-  rows. Each activity is stored once (services.marketing_activity), so a re-import adds
-  nothing. Activities of people in none of the list's items are skipped and counted.
+  rows. Each activity is stored once (its services.marketing_activity event key), so a
+  re-import adds nothing. Activities of people in none of the list's items are skipped
+  and counted.
+- Rows are prepared here, page by page, and stored in batches by ``activity_store``
+  (staging tables and set-based statements, on a writer thread on PostgreSQL); a
+  campaign's cursors move in the transaction that stores its last rows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
 from datetime import UTC
@@ -29,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from extensions import db
+from integrations.dotdigital import activity_store
 from integrations.dotdigital.client import BOOK_PAGE_SIZE
 from integrations.dotdigital.client import DotdigitalClient
 from integrations.dotdigital.client import since_segment
@@ -40,8 +46,6 @@ from models.campaigns import CampaignCodeHistory
 from models.campaigns import ReportScale
 from models.dotdigital import DotdigitalCampaign
 from models.email_campaigns import EmailCampaign
-from models.email_campaigns import EmailCampaignRecipient
-from models.email_campaigns import RecipientStatus
 from models.email_campaigns import Schedule
 from models.integrations import Integration
 from models.integrations import ListConnection
@@ -50,14 +54,11 @@ from models.lists import MarketingListItem
 from models.marketing_activity import ActivityType
 from services import marketing_activity
 from services import records
-from services.marketing_lists import sending
 
 TRANSPORT = "dotdigital"
-CHUNK = 1000
 # Dotdigital records opens and clicks a little late: re-read a margin before the cursor
 # (re-read events are recognised and ignored).
 LATE_EVENTS = timedelta(minutes=10)
-R = EmailCampaignRecipient.__table__
 
 
 def parse_time(value) -> datetime | None:
@@ -190,54 +191,81 @@ def refresh_summary(client: DotdigitalClient, dc: DotdigitalCampaign) -> None:
 
 
 # -- activities --------------------------------------------------------------------------
-class _Matcher:
-    """Emails of the campaign's marketing list → the member records holding them."""
+# One per recipient and campaign: their keys carry no date and no details.
+ONCE = (ActivityType.SEND, ActivityType.SOFT_BOUNCE, ActivityType.HARD_BOUNCE,
+        ActivityType.UNSUBSCRIBE)
 
-    def __init__(self, dc: DotdigitalCampaign):
+
+def list_members(list_id: int, entity: str) -> dict[str, list[int]]:
+    """Lower-cased email → the ids of the list's member records holding it."""
+    record_type = records.get(entity)
+    model, email_col = record_type.model, record_type.email_column
+    members: dict[str, list[int]] = defaultdict(list)
+    rows = db.session.execute(select(MarketingListItem.entity_id, email_col).join(
+        model, model.id == MarketingListItem.entity_id).where(
+        MarketingListItem.marketing_list_id == list_id, email_col.is_not(None)))
+    for entity_id, email in rows:
+        members[str(email).strip().lower()].append(entity_id)
+    return dict(members)
+
+
+class _Matcher:
+    """A campaign's remote rows → its list's member records, and their activity rows."""
+
+    def __init__(self, dc: DotdigitalCampaign, members: dict | None = None):
         email_campaign = db.session.get(EmailCampaign, dc.email_campaign_id)
         self.email_campaign_id = email_campaign.id
         self.campaign_id = email_campaign.campaign_id
         self.list_id = email_campaign.marketing_list_id
         self.entity = email_campaign.marketing_list.entity
         self.source = f"dotdigital:{dc.integration_id}:{dc.remote_id}"
-        record_type = records.get(self.entity)
-        model, email_col = record_type.model, record_type.email_column
-        self.entities: dict[str, list[int]] = defaultdict(list)
-        rows = db.session.execute(select(MarketingListItem.entity_id, email_col).join(
-            model, model.id == MarketingListItem.entity_id).where(
-            MarketingListItem.marketing_list_id == self.list_id, email_col.is_not(None)))
-        for entity_id, email in rows:
-            self.entities[str(email).strip().lower()].append(entity_id)
+        # The columns every staged row of this campaign starts with.
+        self._recipient_head = (self.email_campaign_id, self.list_id, self.entity)
+        self._activity_head = (self.campaign_id, self.email_campaign_id, self.entity)
+        # ``members`` (list id → list_members) lets a run's campaigns share one read of a list.
+        members = {} if members is None else members
+        if self.list_id not in members:
+            members[self.list_id] = list_members(self.list_id, self.entity)
+        self.entities: dict[str, list[int]] = members[self.list_id]
+        self._times: dict[str, datetime | None] = {}
+        # event_key() of an undated activity is this prefix, the entity id and two separators.
+        self._once_prefix = {type_: "\x1f".join(
+            [self.source, type_.value, str(self.email_campaign_id), "", self.entity, ""])
+            for type_ in ONCE}
 
-    def activity(self, type_: ActivityType, entity_id: int, at: datetime | None,
-                 details: str = "", once: bool = True) -> dict:
+    def time(self, value) -> datetime | None:
+        """parse_time, remembered: a campaign's rows share few distinct dates."""
+        if not isinstance(value, str):
+            return parse_time(value)
+        if value not in self._times:
+            if len(self._times) >= 10_000:
+                self._times.clear()
+            self._times[value] = parse_time(value)
+        return self._times[value]
+
+    def recipient(self, entity_id: int, email: str, sent: datetime | None,
+                  counts: tuple[int, int, int, int]) -> tuple:
+        """A STAGED_RECIPIENTS row; counts are opens, clicks, bounces, unsubscribes."""
+        return (*self._recipient_head, entity_id, email, sent, *counts)
+
+    def once(self, type_: ActivityType, entity_id: int, at: datetime) -> tuple:
+        """A send, bounce or unsubscribe (one per recipient, whatever its date), staged."""
+        key = hashlib.sha256(f"{self._once_prefix[type_]}{entity_id}\x1f\x1f".encode())
+        return (type_.value, *self._activity_head, entity_id, at, "", key.hexdigest())
+
+    def event(self, type_: ActivityType, entity_id: int, at: datetime, details: str) -> tuple:
+        """An open or a click (one per date and details), staged."""
         key = marketing_activity.event_key(
             type_, source=self.source, email_campaign_id=self.email_campaign_id,
-            entity_type=self.entity, entity_id=entity_id,
-            action_date=None if once else at, details="" if once else details)
-        return {"type": type_, "key": key, "campaign_id": self.campaign_id,
-                "email_campaign_id": self.email_campaign_id, "entity_type": self.entity,
-                "entity_id": entity_id, "details": details[:4000],
-                "action_date": at or utcnow()}
+            entity_type=self.entity, entity_id=entity_id, action_date=at, details=details)
+        return (type_.value, *self._activity_head, entity_id, at, details[:4000], key)
 
 
-def _upsert_recipients(rows: list[dict]):
-    dialect = db.engine.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(R)
-    return statement.on_conflict_do_update(
-        index_elements=["email_campaign_id", "entity_id"],
-        set_={c: statement.excluded[c] for c in (
-            "email", "status", "sent_at", "open_count", "click_count", "bounce_count",
-            "unsubscribe_count")})
-
-
-def apply_activities(matcher: _Matcher, items: list[dict]) -> dict[str, int]:
-    """One page of ApiCampaignContactSummary rows; commits."""
-    recipients, activities = {}, []
+def prepare_activities(matcher: _Matcher, items: list[dict]) -> tuple[list, list, int]:
+    """ApiCampaignContactSummary rows → (recipient rows, activity rows, unmatched count)."""
+    now = utcnow()
+    recipients: list[tuple] = []
+    activities: list[tuple] = []
     unmatched = 0
     for item in items:
         email = str(item.get("email") or "").strip().lower()
@@ -245,46 +273,24 @@ def apply_activities(matcher: _Matcher, items: list[dict]) -> dict[str, int]:
         if not entity_ids:
             unmatched += 1
             continue
-        sent = parse_time(item.get("dateSent"))
+        sent = matcher.time(item.get("dateSent"))
         soft, hard = bool(item.get("softBounced")), bool(item.get("hardBounced"))
         unsubscribed = bool(item.get("unsubscribed"))
+        counts = (_int(item.get("numOpens")), _int(item.get("numClicks")),
+                  int(soft) + int(hard), int(unsubscribed))
+        at = sent or now
         for entity_id in entity_ids:
-            recipients[entity_id] = {
-                "email_campaign_id": matcher.email_campaign_id, "entity_type": matcher.entity,
-                "entity_id": entity_id, "email": email, "status": RecipientStatus.SENT.value,
-                "sent_at": sent, "contact_recorded": True,
-                "open_count": _int(item.get("numOpens")),
-                "click_count": _int(item.get("numClicks")),
-                "bounce_count": int(soft) + int(hard), "abuse_count": 0,
-                "unsubscribe_count": int(unsubscribed)}
-            activities.append(matcher.activity(ActivityType.SEND, entity_id, sent))
+            recipients.append(matcher.recipient(entity_id, email, sent, counts))
+            activities.append(matcher.once(ActivityType.SEND, entity_id, at))
             if soft:
-                activities.append(matcher.activity(ActivityType.SOFT_BOUNCE, entity_id, sent))
+                activities.append(matcher.once(ActivityType.SOFT_BOUNCE, entity_id, at))
             if hard:
-                activities.append(matcher.activity(ActivityType.HARD_BOUNCE, entity_id, sent))
+                activities.append(matcher.once(ActivityType.HARD_BOUNCE, entity_id, at))
             if unsubscribed:
-                activities.append(matcher.activity(ActivityType.UNSUBSCRIBE, entity_id,
-                                                   parse_time(item.get("dateLastOpened"))
-                                                   or sent))
-    stored = 0
-    new: dict[datetime | None, list[int]] = defaultdict(list)
-    if recipients:
-        known = set(db.session.scalars(select(R.c.entity_id).where(
-            R.c.email_campaign_id == matcher.email_campaign_id,
-            R.c.entity_id.in_(list(recipients)))))
-        for entity_id, row in recipients.items():
-            if entity_id not in known:
-                new[row["sent_at"]].append(entity_id)
-        db.session.execute(_upsert_recipients(list(recipients.values())),
-                           list(recipients.values()))
-        stored = marketing_activity.record_many(activities)
-    # Last contacted at / Total contacted move for first-seen recipients only, in the same
-    # transaction as their recipient rows (record_contacted commits).
-    for sent, entity_ids in new.items():
-        sending.record_contacted(matcher.list_id, entity_ids, sent or utcnow())
-    db.session.commit()
-    return {"activities_read": len(items), "recipients": sum(map(len, new.values())),
-            "activities": stored, "unmatched": unmatched}
+                activities.append(matcher.once(
+                    ActivityType.UNSUBSCRIBE, entity_id,
+                    matcher.time(item.get("dateLastOpened")) or at))
+    return recipients, activities, unmatched
 
 
 def _int(value) -> int:
@@ -294,60 +300,56 @@ def _int(value) -> int:
         return 0
 
 
-def import_activities(client: DotdigitalClient, dc: DotdigitalCampaign,
-                      matcher: _Matcher | None = None) -> dict[str, int]:
+def import_activities(client: DotdigitalClient, dc: DotdigitalCampaign, matcher: _Matcher,
+                      writer: activity_store.BatchWriter) -> dict[str, int]:
+    """Contact activities since the cursor; the writer stores them, then moves the cursor."""
     started = utcnow()
-    matcher = matcher or _Matcher(dc)
     path = f"/v2/campaigns/{int(dc.remote_id)}/activities"
     if dc.activity_cursor is not None:
         path += f"/since-date/{since_segment(dc.activity_cursor - LATE_EVENTS)}"
     counts: dict[str, int] = defaultdict(int)
-    page: list[dict] = []
-    for item in client.iter_pages(path):
-        page.append(item)
-        if len(page) >= CHUNK:
-            _add(counts, apply_activities(matcher, page))
-            page = []
-    if page:
-        _add(counts, apply_activities(matcher, page))
-    dc.activity_cursor = started
-    db.session.commit()
+    for page in client.pages(path):
+        recipients, activities, unmatched = prepare_activities(matcher, page)
+        writer.add(recipients, activities)
+        _add(counts, {"activities_read": len(page), "unmatched": unmatched})
+    writer.move_cursor(activity_store.Cursor(dc.id, "activity_cursor", started))
     return dict(counts)
 
 
-def import_events(client: DotdigitalClient, dc: DotdigitalCampaign,
-                  matcher: _Matcher | None = None) -> dict[str, int]:
+EVENTS = {"opens": (ActivityType.OPEN, "dateOpened", "mailClient"),
+          "clicks": (ActivityType.CLICK, "dateClicked", "url")}
+
+
+def prepare_events(matcher: _Matcher, kind: str, items: list[dict]) -> tuple[list, int]:
+    """Opens or clicks → (open / click activity rows, unmatched count)."""
+    type_, date_key, detail_key = EVENTS[kind]
+    activities: list[tuple] = []
+    unmatched = 0
+    for item in items:
+        entity_ids = matcher.entities.get(str(item.get("email") or "").strip().lower())
+        at = matcher.time(item.get(date_key))
+        if not entity_ids or at is None:
+            unmatched += 1
+            continue
+        details = str(item.get(detail_key) or "")
+        activities += [matcher.event(type_, entity_id, at, details) for entity_id in entity_ids]
+    return activities, unmatched
+
+
+def import_events(client: DotdigitalClient, dc: DotdigitalCampaign, matcher: _Matcher,
+                  writer: activity_store.BatchWriter) -> dict[str, int]:
     """Opens and clicks since the cursor, as open / click MarketingActivity rows."""
     started = utcnow()
-    matcher = matcher or _Matcher(dc)
     counts: dict[str, int] = defaultdict(int)
-    for kind, type_, date_key in (("opens", ActivityType.OPEN, "dateOpened"),
-                                  ("clicks", ActivityType.CLICK, "dateClicked")):
+    for kind in EVENTS:
         path = f"/v2/campaigns/{int(dc.remote_id)}/{kind}"
         if dc.events_cursor is not None:
             path += f"/since-date/{since_segment(dc.events_cursor - LATE_EVENTS)}"
-        batch: list[dict] = []
-        for item in client.iter_pages(path):
-            counts[f"{kind}_read"] += 1
-            email = str(item.get("email") or "").strip().lower()
-            entity_ids = matcher.entities.get(email)
-            at = parse_time(item.get(date_key))
-            if not entity_ids or at is None:
-                counts["unmatched"] += 1
-                continue
-            details = str(item.get("url") or "") if kind == "clicks" else \
-                str(item.get("mailClient") or "")
-            for entity_id in entity_ids:
-                batch.append(matcher.activity(type_, entity_id, at, details, once=False))
-            if len(batch) >= CHUNK:
-                counts["activities"] += marketing_activity.record_many(batch)
-                db.session.commit()
-                batch = []
-        if batch:
-            counts["activities"] += marketing_activity.record_many(batch)
-            db.session.commit()
-    dc.events_cursor = started
-    db.session.commit()
+        for page in client.pages(path):
+            activities, unmatched = prepare_events(matcher, kind, page)
+            writer.add([], activities)
+            _add(counts, {f"{kind}_read": len(page), "unmatched": unmatched})
+    writer.move_cursor(activity_store.Cursor(dc.id, "events_cursor", started))
     return dict(counts)
 
 
@@ -366,13 +368,20 @@ def import_all(client: DotdigitalClient, integration: Integration, tracker) -> N
         DotdigitalCampaign.email_campaign_id.is_not(None)).order_by(DotdigitalCampaign.id)).all()
     tracker.phase("Importing summaries and activities")
     tracker.progress(0, len(campaigns))
-    for done, dc in enumerate(campaigns, start=1):
-        try:
-            refresh_summary(client, dc)
-            matcher = _Matcher(dc)
-            tracker.add(**import_activities(client, dc, matcher))
-            tracker.add(**import_events(client, dc, matcher))
-        except NotFoundError:
-            db.session.rollback()
-            tracker.error(f'campaign "{dc.name}" no longer exists in dotdigital')
-        tracker.progress(done, len(campaigns))
+    members: dict[int, dict[str, list[int]]] = {}
+    writer = activity_store.BatchWriter(lambda counts: tracker.add(**counts))
+    try:
+        for done, dc in enumerate(campaigns, start=1):
+            try:
+                refresh_summary(client, dc)
+                matcher = _Matcher(dc, members)
+                tracker.add(**import_activities(client, dc, matcher, writer))
+                tracker.add(**import_events(client, dc, matcher, writer))
+            except NotFoundError:
+                db.session.rollback()
+                tracker.error(f'campaign "{dc.name}" no longer exists in dotdigital')
+            tracker.progress(done, len(campaigns))
+    except BaseException:
+        writer.abandon()
+        raise
+    writer.close()

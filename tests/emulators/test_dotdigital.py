@@ -554,6 +554,24 @@ def test_seeded_campaigns_are_listed_and_linked_to_books(api, spec, dotdigital_s
     api_error(api.get("/v2/campaigns/999"), 404, "ERROR_CAMPAIGN_NOT_FOUND")
 
 
+def test_campaign_activities_follow_contact_changes_and_later_seeds(api, spec,
+                                                                   dotdigital_server):
+    # Rows are rendered once and kept: a renamed, deleted or re-seeded contact still shows.
+    ids = seed(dotdigital_server, **CAMPAIGN_SEED)
+    assert [r["email"] for r in api.get("/v2/campaigns/301/activities").json()] == [
+        "r0@example.com", "r1@example.com", "r2@example.com", "r3@example.com"]
+    api.put(f"/v2/contacts/{ids['contacts']['r1@example.com']}",
+            json={"email": "renamed@example.com"})
+    api.delete(f"/v2/contacts/{ids['contacts']['r2@example.com']}")
+    seed(dotdigital_server, activities=[{"campaign": 301, "email": "r0@example.com",
+                                         "numOpens": 9}])
+    rows = check(spec, api.get("/v2/campaigns/301/activities"), "get",
+                 "/v2/campaigns/{campaignId}/activities", 200)
+    assert [(r["email"], r["numOpens"]) for r in rows] == [
+        ("r0@example.com", 9), ("renamed@example.com", 1), ("r3@example.com", 0)]
+    assert api.get("/v2/campaigns/301/activities", params={"skip": 2}).json() == rows[2:]
+
+
 def test_campaign_summary_is_computed_from_activities(api, spec, dotdigital_server):
     seed(dotdigital_server, **CAMPAIGN_SEED)
     summary = check(spec, api.get("/v2/campaigns/301/summary"), "get",
