@@ -111,3 +111,13 @@ def test_copy_text_escapes_and_marks_nulls():
     text = activity_store._copy_text([("a\tb\\c\nd\re", None, 7, at), ("", 0, -1, None)])
     assert text == ("a\\tb\\\\c\\nd\\re\t\\N\t7\t2026-03-02T10:00:00+00:00\n"
                     "\t0\t-1\t\\N\n")
+
+
+def test_copy_text_of_the_two_big_tables_matches_the_generic_one():
+    at = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    recipients = [(1, 2, "contact", 3, "o'neil\\x@example.com", at, 4, 5, 1, 0),
+                  (1, 2, "contact", 4, "b@example.com", None, 0, 0, 0, 1)]
+    activities = [("click", None, 1, "contact", 3, at, "https://x/\ta\\b\nc", "f" * 64),
+                  ("send", 7, 1, "lead", 4, at, "", "0" * 64)]
+    assert activity_store._recipients_copy(recipients) == activity_store._copy_text(recipients)
+    assert activity_store._activities_copy(activities) == activity_store._copy_text(activities)
