@@ -43,6 +43,7 @@ from sqlalchemy import delete
 from sqlalchemy import exists
 from sqlalchemy import insert
 from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy import update
 
 from extensions import db
@@ -156,6 +157,8 @@ class ListSync:
     def __init__(self, connection: ListConnection, client: MailchimpClient,
                  tracker: RunTracker | None = None):
         self.connection = connection
+        # Read once: after each commit the attribute would be reloaded with a SELECT.
+        self.connection_id = connection.id
         self.integration = connection.integration
         self.client = client
         self.tracker = tracker or RunTracker(None, client)
@@ -169,6 +172,8 @@ class ListSync:
         self.rejected = 0
         # Whether confirmed rows may have a rejection to clear (skips a DELETE per batch).
         self.had_rejections = True
+        self.written = 0  # sync-state rows this run inserted
+        self.analyzed_at = 0  # ... when it last refreshed the table's statistics
 
     @property
     def audience(self) -> str:
@@ -257,7 +262,7 @@ class ListSync:
     def _import_chunk(self, remote: dict[str, tuple[str, str]]) -> None:
         states = db.session.execute(select(
             STATE.c.id, STATE.c.entity_id, STATE.c.email, STATE.c.remote_status).where(
-            STATE.c.connection_id == self.connection.id,
+            STATE.c.connection_id == self.connection_id,
             STATE.c.email.in_(list(remote)))).all()
         known: dict[str, set] = {}
         for state in states:
@@ -287,7 +292,7 @@ class ListSync:
         emails = list(statuses)
         for status in set(statuses.values()):
             db.session.execute(update(SyncState).where(
-                SyncState.connection_id == self.connection.id,
+                SyncState.connection_id == self.connection_id,
                 SyncState.email.in_([e for e, s in statuses.items() if s == status]))
                 .values(remote_status=status, needs_export=False))
         email_col = self.record_type.email_column
@@ -296,9 +301,9 @@ class ListSync:
                 sending.ITEMS.c.entity_id, email_col.label("email"))
             .where(email_col.in_(emails))).all()
         known = set(db.session.scalars(select(SyncState.entity_id).where(
-            SyncState.connection_id == self.connection.id,
+            SyncState.connection_id == self.connection_id,
             SyncState.entity_id.in_([m.entity_id for m in members]))))
-        rows = [{"connection_id": self.connection.id, "entity_id": m.entity_id,
+        rows = [{"connection_id": self.connection_id, "entity_id": m.entity_id,
                  "email": (m.email or "").strip().lower(),
                  "remote_status": statuses.get((m.email or "").strip().lower(), "Unsubscribed"),
                  "needs_export": False, "updated_at": utcnow()}
@@ -348,7 +353,7 @@ class ListSync:
         groups: dict[str, list[plan.ExportRow]] = {}
         audience, segment = audiences.split(self.connection)
         self.had_rejections = db.session.scalar(select(exists().where(
-            MailchimpRejection.connection_id == self.connection.id)))
+            MailchimpRejection.connection_id == self.connection_id)))
         with batches.Window(self.client, audience, segment, self.record) as window:
             for rows in plan.iter_export(self.connection, self.columns.values_for, self.entity,
                                          batch_size=PLAN_BATCH, summary=summary,
@@ -395,24 +400,41 @@ class ListSync:
                 opted_out[email] = status
             else:
                 other.append(email)  # e.g. transactional: remembered, not mailed
-        self._write_states(groups, statuses, confirmed + other + list(opted_out), now)
+        self.written += self._write_states(groups, statuses, confirmed + other + list(opted_out),
+                                           now)
         if opted_out:
             self.apply_opt_outs(opted_out)
         if batch.errors:
             self._reject(groups, batch.errors, now)
         if confirmed and self.had_rejections:
             db.session.execute(delete(MailchimpRejection).where(
-                MailchimpRejection.connection_id == self.connection.id,
+                MailchimpRejection.connection_id == self.connection_id,
                 MailchimpRejection.entity_id.in_([r.entity_id for e in confirmed
                                                   for r in groups.get(e, [])])))
         db.session.commit()
         done = self.tracker.counts.get("exported", 0) + len(confirmed)
         self.tracker.add(exported=len(confirmed))
         self.tracker.progress(done)
+        self._refresh_statistics()
 
-    def _write_states(self, groups, statuses, emails: Iterable[str], now) -> None:
+    def _refresh_statistics(self) -> None:
+        """ANALYZE the sync-state table each time this run has doubled its rows in it.
+
+        Planned from the statistics of a connection with no rows, every plan page and
+        import chunk sorts or scans all of the connection's rows, so a first export slows
+        as it grows; autovacuum analyzes too late for a run that lasts seconds.
+        """
+        if db.engine.dialect.name != "postgresql" or self.written < 2 * max(
+                self.analyzed_at, 500):
+            return
+        db.session.execute(text(f"ANALYZE {STATE.name}"))
+        db.session.commit()
+        self.analyzed_at = self.written
+
+    def _write_states(self, groups, statuses, emails: Iterable[str], now) -> int:
+        """Confirmed rows become state; returns how many new state rows were written."""
         updates, inserts = [], []
-        connection_id = self.connection.id
+        connection_id = self.connection_id
         for email in emails:
             status, remote_id = statuses[email]
             for row in groups.get(email, []):
@@ -433,6 +455,7 @@ class ListSync:
         if inserts:
             # Core executemany: the ORM's bulk insert costs more per row than the database.
             db.session.execute(STATE.insert(), inserts)
+        return len(inserts)
 
     def _reject(self, groups, errors: dict[str, str], now) -> None:
         """Refused emails: noted on the list, and not sent again until the record changes."""
@@ -440,7 +463,7 @@ class ListSync:
             for row in groups.get(email, []):
                 if row.state_id is None:
                     db.session.execute(insert(SyncState).values(
-                        connection_id=self.connection.id, entity_id=row.entity_id, email=email,
+                        connection_id=self.connection_id, entity_id=row.entity_id, email=email,
                         fields_hash=row.hash, remote_status=None, needs_export=False,
                         updated_at=now))
                 else:
@@ -448,9 +471,9 @@ class ListSync:
                                        .values(fields_hash=row.hash, needs_export=False,
                                                email=email))
                 db.session.execute(delete(MailchimpRejection).where(
-                    MailchimpRejection.connection_id == self.connection.id,
+                    MailchimpRejection.connection_id == self.connection_id,
                     MailchimpRejection.email == email))
-                db.session.add(MailchimpRejection(connection_id=self.connection.id,
+                db.session.add(MailchimpRejection(connection_id=self.connection_id,
                                                   entity_id=row.entity_id, email=email,
                                                   reason=reason[:2000], rejected_at=now))
             self.rejected += 1
@@ -468,7 +491,7 @@ class ListSync:
         for start in range(0, len(emails), CHUNK):
             for state_id, email in db.session.execute(select(SyncState.id, SyncState.email)
                                                       .where(
-                    SyncState.connection_id == self.connection.id,
+                    SyncState.connection_id == self.connection_id,
                     SyncState.email.in_(emails[start:start + CHUNK]),
                     SyncState.remote_status.in_(MAILABLE))):
                 if state_id not in leaving:
@@ -514,7 +537,7 @@ class ListSync:
         """Two Way Sync: list members subscribed here but unsubscribed in Mailchimp."""
         sending_q = sending.sending_set_query(self.list_id).order_by(None).subquery()
         rows = db.session.execute(select(STATE.c.id, STATE.c.entity_id, STATE.c.email).where(
-            STATE.c.connection_id == self.connection.id,
+            STATE.c.connection_id == self.connection_id,
             STATE.c.remote_status == "Unsubscribed",
             STATE.c.entity_id.in_(select(sending_q.c.entity_id)))).all()
         if not rows:
