@@ -30,7 +30,7 @@ CONSUMER = "drainer"
 LAST_HIT = "listbridge:tracking:last:{site}"
 RECENT = "listbridge:tracking:recent:{site}:{minute}"  # hits per site per minute
 RECENT_WINDOW = 600  # seconds the Verify panel looks back
-DRAIN_BATCH = 5000
+DRAIN_BATCH = 10_000
 
 
 def immediate() -> bool:
