@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import requests
@@ -27,8 +21,7 @@ from models.integrations import SyncStatus
 from models.jobs import JobRun
 from models.jobs import JobStatus
 from tests import factories_dotdigital as dd_factories
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.worker_process import kill_job_when
 
 
 class WorkerKilled(BaseException):
@@ -75,20 +68,6 @@ def test_a_worker_killed_after_the_import_post_converges_on_the_next_run(
     assert len(state["imports"]) == 2  # the orphaned import and the one that was confirmed
 
 
-# A real worker process, SIGKILLed while the export waits on its import: no handler, no
-# finally, no rollback runs in it, as when the OOM killer or a deploy takes a worker.
-_WORKER = """
-import sys
-from app import create_app
-import jobs
-app = create_app({"SQLALCHEMY_DATABASE_URI": sys.argv[1], "REDIS_URL": sys.argv[2],
-                  "TESTING": True, "SECRET_KEY": "test-secret",
-                  "ENCRYPTION_KEYS": sys.argv[3].split(",")})
-with app.app_context():
-    jobs.runner.execute(int(sys.argv[4]))
-"""
-
-
 def _import_posts(base_url: str) -> int:
     calls = requests.get(f"{base_url}/_emulator/calls", timeout=5).json()
     return sum(1 for c in calls if c["method"] == "POST" and c["path"].endswith("/import"))
@@ -103,21 +82,11 @@ def test_a_sigkilled_worker_mid_export_converges_on_the_next_run(
         "delay": 30, "delay_rate": 1.0, "paths": ["/v2/contacts/import/"]})
     run = jobs.enqueue("dotdigital_list_sync", connection.job_target,
                        {"connection_id": connection.id})
-    Queue("sync", connection=queue.get_redis()).empty()  # this test's process is the worker
+    Queue("sync", connection=queue.get_redis()).empty()  # a subprocess is the worker
     db.session.commit()
-    worker = subprocess.Popen(
-        [sys.executable, "-c", _WORKER, database_url, redis_url,
-         ",".join(redis_app.config["ENCRYPTION_KEYS"]), str(run.id)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not _import_posts(dotdigital_server):
-            time.sleep(0.05)
-        assert _import_posts(dotdigital_server) == 1, "the worker never sent its import"
-        assert worker.poll() is None, "the worker should still be waiting on the import"
-    finally:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
+    kill_job_when(redis_app, database_url, redis_url, run.id,
+                  lambda: _import_posts(dotdigital_server) > 0)
+    assert _import_posts(dotdigital_server) == 1
     dd_factories.control(dotdigital_server, "faults", {})
     db.session.rollback()
     run = db.session.get(JobRun, run.id)

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from rq import Queue
@@ -26,21 +21,9 @@ from models.jobs import JobStatus
 from tests import factories_mailchimp as mc_factories
 from tests.mailchimp.test_sync import segment_of
 from tests.mailchimp.test_sync import states
+from tests.worker_process import kill_job_when
 
-ROOT = Path(__file__).resolve().parents[2]
 SEGMENT_DELAY = 4.0  # seconds each segment edit hangs while the worker is killed
-
-# No handler, finally or rollback runs in a SIGKILLed process: the OOM killer's way.
-_WORKER = """
-import sys
-from app import create_app
-from jobs import runner
-app = create_app({"SQLALCHEMY_DATABASE_URI": sys.argv[1], "REDIS_URL": sys.argv[2],
-                  "TESTING": True, "SECRET_KEY": "test-secret",
-                  "ENCRYPTION_KEYS": sys.argv[3].split(",")})
-with app.app_context():
-    runner.execute(int(sys.argv[4]))
-"""
 
 
 def _segment_edits(base_url: str, segment: str) -> int:
@@ -59,21 +42,10 @@ def test_a_sigkilled_worker_mid_export_converges_on_the_next_run(
         "delay": SEGMENT_DELAY, "delay_rate": 1.0,
         "paths": [f"/us21/3.0/lists/{DEFAULT_LIST_ID}/segments/{segment}"]})
     run = start_list_sync(connection)
-    Queue("sync", connection=queue.get_redis()).empty()  # the subprocess is the worker
+    Queue("sync", connection=queue.get_redis()).empty()  # a subprocess is the worker
     db.session.commit()
-    worker = subprocess.Popen(
-        [sys.executable, "-c", _WORKER, database_url, redis_url,
-         ",".join(redis_app.config["ENCRYPTION_KEYS"]), str(run.id)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not _segment_edits(mailchimp_server, segment):
-            time.sleep(0.05)
-        assert _segment_edits(mailchimp_server, segment), "the export never reached the segment"
-        assert worker.poll() is None, "the worker should still be mid-export"
-    finally:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
+    kill_job_when(redis_app, database_url, redis_url, run.id,
+                  lambda: _segment_edits(mailchimp_server, segment) > 0)
     killed_at = time.monotonic()
     mc_factories.control(mailchimp_server, "faults", {})
     db.session.rollback()
