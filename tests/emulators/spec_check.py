@@ -24,9 +24,19 @@ import requests
 
 _JSON_TYPES = ("application/json", "text/json", "application/problem+json")
 
-# The OpenAPI documents live in shared/ beside the checkout (CI clones main next to it).
-SPECS_DIR = Path(os.environ.get("LISTBRIDGE_SPECS_DIR")
-                 or Path(__file__).resolve().parents[3] / "shared" / "specs")
+
+def _specs_dir() -> Path:
+    """The OpenAPI documents: $LISTBRIDGE_SPECS_DIR, else shared/ beside the checkout (CI
+    clones main next to it), else the workplace's /work/shared for a clone made elsewhere.
+    """
+    if os.environ.get("LISTBRIDGE_SPECS_DIR"):
+        return Path(os.environ["LISTBRIDGE_SPECS_DIR"])
+    beside = Path(__file__).resolve().parents[3] / "shared" / "specs"
+    workplace = Path("/work/shared/specs")
+    return beside if beside.is_dir() or not workplace.is_dir() else workplace
+
+
+SPECS_DIR = _specs_dir()
 
 
 @functools.lru_cache(maxsize=8)
