@@ -209,6 +209,39 @@ def test_dynamic_tracking_writes_at_once_even_with_redis(redis_app):
     assert _count() == 1 and ingest.pending_count() == 0
 
 
+@pytest.fixture
+def redis_down_app(app):
+    """The app configured for Redis, with Redis unreachable (nothing listens on port 9)."""
+    from jobs import queue
+
+    app.config["REDIS_URL"] = "redis://127.0.0.1:9/0"
+    queue.init_app(app)
+    yield app
+    app.config["REDIS_URL"] = None
+    queue.init_app(app)
+
+
+def test_redis_down_answers_503_with_a_message_and_stores_nothing(redis_down_app, caplog):
+    tf.website("shop-1")
+    response = redis_down_app.test_client().get(
+        "/tracking.php?idsite=shop-1&rec=1&url=u&send_image=0",
+        headers={"Origin": "https://shop.example.com"})
+    assert response.status_code == 503
+    assert response.get_data(as_text=True) == "tracking is temporarily unavailable\n"
+    # Still readable cross-site, so the sender's tracker sees the refusal.
+    assert response.headers["Access-Control-Allow-Origin"] == "https://shop.example.com"
+    assert "tracking: hit not recorded" in caplog.text
+    assert _count() == 0
+
+
+def test_other_methods_are_refused_with_allow(client):
+    tf.website("shop-1")
+    response = client.put("/tracking.php?idsite=shop-1&rec=1&url=u")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, POST, OPTIONS"
+    assert _count() == 0
+
+
 # -- fuzzing: whatever arrives, the answer is never a 500 and a refusal stores nothing ----
 
 _keys = st.sampled_from(["idsite", "rec", "url", "urlref", "action_name", "_id", "uid",
