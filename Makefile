@@ -29,7 +29,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 
 # One module per area; each prints a JSON line per figure (BENCH_ARGS=--quick for a smoke run).
-BENCHES := lists campaigns tracking dotdigital mailchimp
+BENCHES := lists campaigns tracking dotdigital dotdigital_stats mailchimp
 
 bench: install-dev
 	@for m in $(BENCHES); do $(BIN)/python -m bench.$$m $(BENCH_ARGS) || exit 1; done
