@@ -50,6 +50,7 @@ from services import records
 from services.marketing_lists import sending
 from services.sync import plan
 from services.sync.runs import RunTracker
+from services.table_statistics import GrowthAnalyzer
 
 EXPORT_BATCH = 10_000
 REMOVE_BATCH = 1_000
@@ -102,6 +103,7 @@ class ListSync:
         self.poll_budget = (current_app.config.get("DOTDIGITAL_POLL_BUDGET", 120)
                             if poll_budget is None else poll_budget)
         self.export_complete = True
+        self.statistics = GrowthAnalyzer(STATE.name)
 
     # -- the run ----------------------------------------------------------------------
     def run(self, mode: str = "full") -> dict[str, int]:
@@ -423,6 +425,7 @@ class ListSync:
         if new:
             db.session.execute(insert(SyncState), new)
         db.session.commit()
+        self.statistics.wrote(len(new))
         self.tracker.progress(self.tracker.counts.get("exported", 0) + len(rows))
         self.tracker.add(exported_rows=len(rows), imports_sent=1)
         return len(rows)

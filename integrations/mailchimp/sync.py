@@ -43,7 +43,6 @@ from sqlalchemy import delete
 from sqlalchemy import exists
 from sqlalchemy import insert
 from sqlalchemy import select
-from sqlalchemy import text
 from sqlalchemy import update
 
 from extensions import db
@@ -64,6 +63,7 @@ from services import records
 from services.marketing_lists import sending
 from services.sync import plan
 from services.sync.runs import RunTracker
+from services.table_statistics import GrowthAnalyzer
 
 STATE = SyncState.__table__
 STATUS_WORDS = batches.STATUS_WORDS
@@ -172,8 +172,7 @@ class ListSync:
         self.rejected = 0
         # Whether confirmed rows may have a rejection to clear (skips a DELETE per batch).
         self.had_rejections = True
-        self.written = 0  # sync-state rows this run inserted
-        self.analyzed_at = 0  # ... when it last refreshed the table's statistics
+        self.statistics = GrowthAnalyzer(STATE.name)
 
     @property
     def audience(self) -> str:
@@ -400,8 +399,8 @@ class ListSync:
                 opted_out[email] = status
             else:
                 other.append(email)  # e.g. transactional: remembered, not mailed
-        self.written += self._write_states(groups, statuses, confirmed + other + list(opted_out),
-                                           now)
+        written = self._write_states(groups, statuses, confirmed + other + list(opted_out),
+                                     now)
         if opted_out:
             self.apply_opt_outs(opted_out)
         if batch.errors:
@@ -415,21 +414,7 @@ class ListSync:
         done = self.tracker.counts.get("exported", 0) + len(confirmed)
         self.tracker.add(exported=len(confirmed))
         self.tracker.progress(done)
-        self._refresh_statistics()
-
-    def _refresh_statistics(self) -> None:
-        """ANALYZE the sync-state table each time this run has doubled its rows in it.
-
-        Planned from the statistics of a connection with no rows, every plan page and
-        import chunk sorts or scans all of the connection's rows, so a first export slows
-        as it grows; autovacuum analyzes too late for a run that lasts seconds.
-        """
-        if db.engine.dialect.name != "postgresql" or self.written < 2 * max(
-                self.analyzed_at, 500):
-            return
-        db.session.execute(text(f"ANALYZE {STATE.name}"))
-        db.session.commit()
-        self.analyzed_at = self.written
+        self.statistics.wrote(written)
 
     def _write_states(self, groups, statuses, emails: Iterable[str], now) -> int:
         """Confirmed rows become state; returns how many new state rows were written."""

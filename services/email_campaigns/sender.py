@@ -30,7 +30,6 @@ from sqlalchemy import case
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
-from sqlalchemy import text
 from sqlalchemy import update
 
 from extensions import db
@@ -51,6 +50,7 @@ from services.email_campaigns import transports
 from services.email_campaigns.links import LinkMaker
 from services.marketing_lists import sending
 from services.sql_lists import in_values
+from services.table_statistics import GrowthAnalyzer
 
 R = EmailCampaignRecipient.__table__
 RETRYABLE = (RecipientStatus.QUEUED.value, RecipientStatus.FAILED.value)
@@ -95,8 +95,7 @@ class _Run:
         self.conn: smtplib.SMTP | None = None
         self.unconfirmed: list[int] = []  # handed over; "sent" goes in with the next commit
         self.sent = self.failed = 0
-        self.queued = 0
-        self.analyzed_at = 0  # rows queued by this run when statistics were last refreshed
+        self.statistics = GrowthAnalyzer(R.name)
 
     # -- bookkeeping ---------------------------------------------------------------
     def _queue(self, batch: list[sending.Recipient]) -> list[tuple[int, sending.Recipient]]:
@@ -114,26 +113,11 @@ class _Run:
                 "open_count": 0, "click_count": 0, "bounce_count": 0, "abuse_count": 0,
                 "unsubscribe_count": 0} for r in new])
             db.session.commit()
-            self.queued += len(new)
-            self._refresh_statistics()
+            self.statistics.wrote(len(new))
         todo = db.session.execute(select(R.c.id, R.c.entity_id).where(
             R.c.email_campaign_id == self.campaign.id, in_values(R.c.entity_id, by_entity),
             R.c.status.in_(RETRYABLE)).order_by(R.c.entity_id)).all()
         return [(row.id, by_entity[row.entity_id]) for row in todo]
-
-    def _refresh_statistics(self) -> None:
-        """ANALYZE the recipients table each time this run has doubled it.
-
-        Planned from the statistics of a near-empty table, the per-window lookups turn
-        into scans of every recipient and sending slows as the campaign grows; autovacuum
-        analyzes too late for a run that lasts minutes. Doubling keeps it to a few runs.
-        """
-        if db.engine.dialect.name != "postgresql" or self.queued < 2 * max(
-                self.analyzed_at, 500):
-            return
-        db.session.execute(text("ANALYZE email_campaign_recipients"))
-        db.session.commit()
-        self.analyzed_at = self.queued
 
     def _confirm_sent(self) -> None:
         if self.unconfirmed:
