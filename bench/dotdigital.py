@@ -15,6 +15,7 @@ import math
 import os
 import tempfile
 import time
+from datetime import timedelta
 
 import requests
 from sqlalchemy import insert
@@ -43,7 +44,9 @@ def _make_list(n: int, prefix: str):
     from models.lists import MarketingList
     from models.lists import MarketingListItem
 
-    now = utcnow()
+    # Records that existed before the list was synced, as in real use: records changed
+    # within the plan's clock-skew margin of a run are re-checked by the next one.
+    now = utcnow() - timedelta(hours=1)
     mlist = MarketingList(name=f"Bench {prefix}", entity="contact", type=ListType.MANUAL,
                           filter={"op": "and", "items": []}, columns=[])
     db.session.add(mlist)
