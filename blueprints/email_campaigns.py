@@ -94,10 +94,18 @@ def _form_page(form, campaign, status=200, block="content"):
                   campaign=campaign)
 
 
+def _schedule(value: str | None) -> Schedule:
+    # A forged value is already an error on the form's field; Manual keeps the rest going.
+    try:
+        return Schedule(value or Schedule.MANUAL.value)
+    except ValueError:
+        return Schedule.MANUAL
+
+
 def _data(form: EmailCampaignForm) -> service.EmailCampaignData:
     return service.EmailCampaignData(
         name=form.name.data or "", marketing_list_id=form.marketing_list_id.data,
-        schedule=Schedule(form.schedule.data or "manual"),
+        schedule=_schedule(form.schedule.data),
         scheduled_for=form.scheduled_for.data, owner_id=form.owner_id.data,
         sender_email=form.sender_email.data or "", sender_name=form.sender_name.data or "",
         campaign_id=form.campaign_id.data, description=form.description.data or "",
@@ -107,7 +115,8 @@ def _data(form: EmailCampaignForm) -> service.EmailCampaignData:
 
 def _submit(form: EmailCampaignForm, campaign: EmailCampaign | None):
     valid = form.validate_on_submit()
-    errors = service.validate(_data(form)) if form.marketing_list_id.data else []
+    # Every problem at once, the form's and the service's, not one round trip each.
+    errors = service.validate(_data(form))
     if valid and not errors:
         try:
             saved = service.save(campaign, _data(form))

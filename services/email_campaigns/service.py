@@ -76,8 +76,9 @@ def validate(data: EmailCampaignData) -> list[EmailCampaignError]:
         errors.extend(_integration_errors(transport, data.integration_id))
     if data.schedule is Schedule.DEFERRED and data.scheduled_for is None:
         errors.append(EmailCampaignError("scheduled_for", "This value should not be blank."))
-    for problem in list_problems(db.session.get(MarketingList, data.marketing_list_id)):
-        errors.append(EmailCampaignError("marketing_list_id", problem))
+    if data.marketing_list_id:  # none chosen: the form's own "should not be blank"
+        for problem in list_problems(db.session.get(MarketingList, data.marketing_list_id)):
+            errors.append(EmailCampaignError("marketing_list_id", problem))
     return errors
 
 

@@ -46,6 +46,27 @@ def test_form_errors(client, auth):
     assert db.session.scalar(select(EmailCampaign)) is None
 
 
+def test_every_problem_shows_at_once_even_without_a_list(client, auth):
+    user = auth.login_as(Role.MARKETER)
+    mlist, template = fc.marketing_list(), fc.email_template()
+    response = client.post("/email-campaigns/new", data=_form(
+        mlist, template, user, marketing_list_id="", schedule="deferred", template_id=""))
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    # The list, Scheduled For and Template, in one answer rather than one per attempt.
+    assert html.count("This value should not be blank.") == 3
+
+
+def test_a_forged_schedule_is_refused_not_a_server_error(client, auth):
+    user = auth.login_as(Role.MARKETER)
+    mlist, template = fc.marketing_list(), fc.email_template()
+    response = client.post("/email-campaigns/new",
+                           data=_form(mlist, template, user, schedule="weekly"))
+    assert response.status_code == 422
+    assert "Not a valid choice" in response.get_data(as_text=True)
+    assert db.session.scalar(select(EmailCampaign)) is None
+
+
 def test_a_list_without_an_email_column_is_refused(client, auth):
     user = auth.login_as(Role.MARKETER)
     mlist = fc.marketing_list(columns=[{"field": "phone", "label": "Phone", "sort": ""}])
