@@ -15,6 +15,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from extensions import db
+from forms import enum_value
 from forms.campaigns import CampaignForm
 from models.campaigns import Campaign
 from models.campaigns import ReportScale
@@ -67,7 +68,8 @@ def _data(form: CampaignForm) -> service.CampaignData:
         name=form.name.data or "", code=form.code.data or "", start_date=form.start_date.data,
         end_date=form.end_date.data, description=form.description.data or "",
         budget=form.budget.data, currency=form.currency.data or "",
-        report_scale=ReportScale(form.report_scale.data), owner_id=form.owner_id.data)
+        report_scale=enum_value(ReportScale, form.report_scale.data,
+                                ReportScale.DAILY), owner_id=form.owner_id.data)
 
 
 def _submit(form: CampaignForm, campaign: Campaign | None):

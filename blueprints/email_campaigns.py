@@ -13,6 +13,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from extensions import db
+from forms import enum_value
 from forms.email_campaigns import EmailCampaignForm
 from forms.email_campaigns import EmailTemplateForm
 from models.campaigns import Campaign
@@ -94,18 +95,10 @@ def _form_page(form, campaign, status=200, block="content"):
                   campaign=campaign)
 
 
-def _schedule(value: str | None) -> Schedule:
-    # A forged value is already an error on the form's field; Manual keeps the rest going.
-    try:
-        return Schedule(value or Schedule.MANUAL.value)
-    except ValueError:
-        return Schedule.MANUAL
-
-
 def _data(form: EmailCampaignForm) -> service.EmailCampaignData:
     return service.EmailCampaignData(
         name=form.name.data or "", marketing_list_id=form.marketing_list_id.data,
-        schedule=_schedule(form.schedule.data),
+        schedule=enum_value(Schedule, form.schedule.data, Schedule.MANUAL),
         scheduled_for=form.scheduled_for.data, owner_id=form.owner_id.data,
         sender_email=form.sender_email.data or "", sender_name=form.sender_name.data or "",
         campaign_id=form.campaign_id.data, description=form.description.data or "",

@@ -34,6 +34,15 @@ def test_create_campaign_records_code_history(client, auth):
     assert response.headers["Location"] == f"/campaigns/{campaign.id}"
 
 
+def test_a_forged_report_scale_is_refused_not_a_server_error(client, auth):
+    user = auth.login_as(Role.MARKETER)
+    response = client.post("/campaigns/new", data=_form(owner_id=user.id,
+                                                       report_scale="fortnightly"))
+    assert response.status_code == 422
+    assert "Not a valid choice" in response.get_data(as_text=True)
+    assert db.session.scalar(select(Campaign)) is None
+
+
 def test_code_rules_use_the_reference_messages(client, auth):
     user = auth.login_as(Role.MARKETER)
     response = client.post("/campaigns/new", data=_form(owner_id=user.id, code="bad code!"))
