@@ -88,6 +88,19 @@ def _require_login():
     return None
 
 
+def _refuse_nul_characters():
+    """400 for a NUL character in any query or form value.
+
+    No browser sends one from a form; PostgreSQL cannot store one in text and would fail
+    the request after validation passed (SQLite would store it, silently).
+    """
+    for values in (request.args, request.form):
+        if any("\x00" in key or any("\x00" in value for value in items)
+               for key, items in values.lists()):
+            abort(400, description="Text cannot contain NUL characters.")
+    return None
+
+
 def _security_headers(response):
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
@@ -117,5 +130,6 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "strong"
     login_manager.login_message = "Please log in to continue."
     login_manager.login_message_category = "info"
+    app.before_request(_refuse_nul_characters)
     app.before_request(_require_login)
     app.after_request(_security_headers)
