@@ -105,7 +105,9 @@ class Grid:
             elif kind in ("choice", "bool") and value:
                 if kind == "bool":
                     query = query.where(column.expr.is_(value == "yes"))
-                else:
+                elif not column.choices or value in {key for key, _ in column.choices}:
+                    # A value the select never offered (a forged URL) filters nothing
+                    # rather than reaching an Enum column that cannot bind it.
                     query = query.where(column.expr == value)
             elif kind in ("date", "number"):
                 low = _parse(kind, state.filters.get(column.key + "_from"), end=False)
