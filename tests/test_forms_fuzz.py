@@ -103,7 +103,7 @@ def _values(fields, mode: str) -> dict:
             data[name] = ""
         elif mode == "nul":
             data[name] = "a\x00b"
-        else:
+        else:  # forged
             data[name] = FORGED.get(kind, LONG_TEXT)
     return data
 
@@ -127,8 +127,11 @@ def test_no_form_answers_a_server_error_to_forged_or_empty_values(client, auth):
         if path.startswith(SKIP_PREFIXES) or path.endswith("/delete") or action in sent:
             continue
         sent.add(action)
-        for mode in ("forged", "empty", "nul"):
-            response = client.post(action, data=_values(form["fields"], mode))
+        for mode in ("forged", "empty", "nul", "forged-htmx"):
+            # htmx posts get the form's block back rather than the page: both must render.
+            headers = {"HX-Request": "true"} if mode.endswith("htmx") else {}
+            response = client.post(action, data=_values(form["fields"], mode),
+                                   headers=headers)
             refused += response.status_code == 422
             if response.status_code >= 500:
                 failures.append(f"POST {action} ({mode}) → {response.status_code}")
