@@ -81,27 +81,42 @@ def test_migrations_build_the_same_schema_as_the_models(app, tmp_path):
     from tests.conftest import _test_config
 
     url = f"sqlite:///{tmp_path / 'migrated.db'}"
-    if db.engine.dialect.name == "postgresql":
+    postgresql = db.engine.dialect.name == "postgresql"
+    if postgresql:
         url = _fresh_pg_database(db.engine.url, "migrations_check")
-    migrated = create_app(_test_config(url, tmp_path))
-    with migrated.app_context():
-        upgrade()
-        with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
-        db.engine.dispose()
+    try:
+        migrated = create_app(_test_config(url, tmp_path))
+        with migrated.app_context():
+            upgrade()
+            with db.engine.connect() as conn:
+                diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+            db.engine.dispose()
+    finally:
+        if postgresql:  # one per run otherwise, left on the server for good
+            _drop_pg_database(db.engine.url, "migrations_check")
     assert diff == []
 
 
-def _fresh_pg_database(url, suffix: str) -> str:
+def _pg_admin(url, suffix: str, *statements: str) -> str:
     from sqlalchemy import text
 
     name = f"{url.database}_{suffix}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        for statement in statements:
+            conn.execute(text(statement.format(name=name)))
     admin.dispose()
+    return name
+
+
+def _fresh_pg_database(url, suffix: str) -> str:
+    name = _pg_admin(url, suffix, 'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+                     'CREATE DATABASE "{name}"')
     return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_pg_database(url, suffix: str) -> None:
+    _pg_admin(url, suffix, 'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_a_request_aimed_at_main_gets_the_page_content(app, client, auth):
