@@ -16,6 +16,7 @@ import logging
 
 from flask import Flask
 from flask import json
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request
 
 from extensions import db
@@ -36,9 +37,6 @@ PATHS = frozenset({"/tracking.php", "/matomo.php"})
 # A transparent 1×1 GIF, for image-pixel hits (noscript, e-mail opens, old trackers).
 PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00"
          b"\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
-_STATUS = {200: "200 OK", 204: "204 No Content", 400: "400 Bad Request",
-           404: "404 Not Found", 405: "405 Method Not Allowed",
-           413: "413 Content Too Large", 503: "503 Service Unavailable"}
 _BASE_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
 _PREFLIGHT = [("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
               ("Access-Control-Allow-Headers", "Content-Type"),
@@ -63,7 +61,7 @@ def mount(app: Flask, wsgi_app):
             reply = collect(request)
         headers = _BASE_HEADERS + reply.headers + _cors(request)
         headers.append(("Content-Length", str(len(reply.body))))
-        start_response(_STATUS[reply.status], headers)
+        start_response(f"{reply.status} {HTTP_STATUS_CODES[reply.status]}", headers)
         return [reply.body] if reply.body else []
 
     return collector_or_app
