@@ -186,10 +186,11 @@ class _Run:
         marking = [rid for rid, _, _ in prepared]
         # One statement and one commit: this window "sending", the previous one "sent".
         done, self.unconfirmed = self.unconfirmed, []
+        is_done = in_values(R.c.id, done)
         db.session.execute(update(R).where(in_values(R.c.id, marking + done)).values(
-            status=case((in_values(R.c.id, done), RecipientStatus.SENT.value),
+            status=case((is_done, RecipientStatus.SENT.value),
                         else_=RecipientStatus.SENDING.value),
-            sent_at=case((in_values(R.c.id, done), utcnow()), else_=R.c.sent_at)))
+            sent_at=case((is_done, utcnow()), else_=R.c.sent_at)))
         db.session.commit()
         for position, (rid, recipient, message) in enumerate(prepared):
             later = [p[0] for p in prepared[position + 1:]]
