@@ -31,13 +31,16 @@ STATUS_WORDS = {"subscribed": "Subscribed", "unsubscribed": "Unsubscribed",
 MAILABLE = frozenset(plan.MAILABLE)
 
 
+def member_state(member: dict) -> tuple[str, tuple[str, str]]:
+    """(lower-cased email, (status word, member id)) of a member as Mailchimp returns it."""
+    return ((member.get("email_address") or "").strip().lower(),
+            (STATUS_WORDS.get(member.get("status"), "Subscribed"), str(member.get("id") or "")))
+
+
 def subscribe_outcome(answer: dict) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
     """({email: (status word, member id)}, {email: error}) from a batch subscribe answer."""
-    statuses = {}
-    for member in (answer.get("new_members") or []) + (answer.get("updated_members") or []):
-        email = (member.get("email_address") or "").strip().lower()
-        statuses[email] = (STATUS_WORDS.get(member.get("status"), "Subscribed"),
-                           str(member.get("id") or ""))
+    statuses = dict(map(member_state, (answer.get("new_members") or [])
+                        + (answer.get("updated_members") or [])))
     errors = {(e.get("email_address") or "").strip().lower(): str(e.get("error") or "")
               for e in answer.get("errors") or []}
     return statuses, errors

@@ -66,7 +66,6 @@ from services.sync.runs import RunTracker
 from services.table_statistics import GrowthAnalyzer
 
 STATE = SyncState.__table__
-STATUS_WORDS = batches.STATUS_WORDS
 OPTED_OUT = frozenset({"Unsubscribed", "Cleaned"})
 MAILABLE = frozenset(plan.MAILABLE)
 # Re-read a little before the cursor: clocks differ, and re-applying a status is harmless.
@@ -246,10 +245,9 @@ class ListSync:
         chunk: dict[str, tuple[str, str]] = {}
         read = 0
         for member in self.client.members_changed_since(self.audience, since):
-            email = (member.get("email_address") or "").strip().lower()
+            email, state = batches.member_state(member)
             if email:
-                chunk[email] = (STATUS_WORDS.get(member.get("status"), "Subscribed"),
-                                str(member.get("id") or ""))
+                chunk[email] = state
             read += 1
             if len(chunk) >= CHUNK:
                 self._import_chunk(chunk)
