@@ -183,11 +183,22 @@ class ApiClient:
                     params: dict | None = None,
                     items: Callable[[object], list] = lambda body: body) -> Iterator[object]:
         """Yield every item of an offset-paged collection; a short page ends it."""
+        for page in self.iter_offset_pages(path, page_size=page_size, size_param=size_param,
+                                           offset_param=offset_param, params=params,
+                                           items=items):
+            yield from page
+
+    def iter_offset_pages(self, path: str, *, page_size: int, size_param: str,
+                          offset_param: str, params: dict | None = None,
+                          items: Callable[[object], list] = lambda body: body
+                          ) -> Iterator[list]:
+        """The same collection a non-empty page at a time, for callers storing whole pages."""
         offset = 0
         while True:
             query = dict(params or {}, **{size_param: page_size, offset_param: offset})
             page = items(self.get(path, params=query)) or []
-            yield from page
+            if page:
+                yield page
             if len(page) < page_size:
                 return
             offset += page_size

@@ -93,14 +93,8 @@ class DotdigitalClient(ApiClient):
     def pages(self, path: str, *, page_size: int = PAGE_SIZE,
               params: dict | None = None) -> Iterator[list[dict]]:
         """iter_pages a page at a time, for callers that store whole pages in one go."""
-        skip = 0
-        while True:
-            page = self.get(path, params=dict(params or {}, select=page_size, skip=skip)) or []
-            if page:
-                yield page
-            if len(page) < page_size:
-                return
-            skip += page_size
+        return self.iter_offset_pages(path, page_size=page_size, size_param="select",
+                                      offset_param="skip", params=params)
 
     # -- address books ----------------------------------------------------------------
     def address_books(self) -> Iterator[dict]:
