@@ -22,7 +22,6 @@ then each campaign's summary, contact activities, opens and clicks.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import defaultdict
 from datetime import UTC
@@ -228,10 +227,9 @@ class _Matcher:
             members[self.list_id] = list_members(self.list_id, self.entity)
         self.entities: dict[str, list[int]] = members[self.list_id]
         self._times: dict[str, datetime | None] = {}
-        # event_key() of an undated activity is this prefix, the entity id and two separators.
-        self._once_prefix = {type_: "\x1f".join(
-            [self.source, type_.value, str(self.email_campaign_id), "", self.entity, ""])
-            for type_ in ONCE}
+        self._once_key = {type_: marketing_activity.undated_keyer(
+            type_, source=self.source, email_campaign_id=self.email_campaign_id,
+            entity_type=self.entity) for type_ in ONCE}
 
     def time(self, value) -> datetime | None:
         """parse_time, remembered: a campaign's rows share few distinct dates."""
@@ -250,8 +248,8 @@ class _Matcher:
 
     def once(self, type_: ActivityType, entity_id: int, at: datetime) -> tuple:
         """A send, bounce or unsubscribe (one per recipient, whatever its date), staged."""
-        key = hashlib.sha256(f"{self._once_prefix[type_]}{entity_id}\x1f\x1f".encode())
-        return (type_.value, *self._activity_head, entity_id, at, "", key.hexdigest())
+        return (type_.value, *self._activity_head, entity_id, at, "",
+                self._once_key[type_](entity_id))
 
     def event(self, type_: ActivityType, entity_id: int, at: datetime, details: str) -> tuple:
         """An open or a click (one per date and details), staged."""
